@@ -1,0 +1,58 @@
+import { type INestApplication, UnsupportedMediaTypeException } from '@nestjs/common';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import type { NextFunction, Request, Response } from 'express';
+import { Logger } from 'nestjs-pino';
+import type { AppConfig } from './config/app-config';
+import { ConfigService } from '@nestjs/config';
+import { KEYS_TAG } from './key-value/keys.controller';
+import { SEED_TAG } from './key-value/kv.controller';
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. */
+function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
+  if (WRITE_METHODS.has(req.method) && hasBody && !req.is(JSON_TYPES)) {
+    next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
+    return;
+  }
+  next();
+}
+
+/** Builds the OpenAPI document served at /docs and /docs-json. */
+export function buildOpenApiDocument(app: INestApplication) {
+  const config = new DocumentBuilder()
+    .setTitle('kv-store')
+    .setDescription(
+      'A key-value store over HTTP. Keys are 1 to KV_MAX_KEY_BYTES bytes of UTF-8 (no control characters) and must be ' +
+        'percent-encoded in paths; values are any JSON value. Every error is JSON: ' +
+        '`{"status":"error","statusCode":N,"message":"...","details"?:[...]}`. Every answer carries `X-Request-Id`.',
+    )
+    .setVersion('1')
+    .addTag(KEYS_TAG, 'The canonical resource API: records with revisions, ETags and compare-and-set.')
+    .addTag(SEED_TAG, 'The routes and exact shapes of the services kv-store replaces.')
+    .build();
+  return SwaggerModule.createDocument(app, config);
+}
+
+/**
+ * Everything the HTTP application needs beyond its modules: body parsing with the configured limit,
+ * logging, and the docs. Shared by main.ts and the e2e tests so both run the same stack.
+ */
+export function configureApp(app: NestExpressApplication): void {
+  const config = app.get<AppConfig>(ConfigService);
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
+  app.set('etag', false);
+  app.use(requireJsonBody);
+  app.useBodyParser('json', {
+    limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
+    // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
+    strict: false,
+    type: JSON_TYPES,
+  });
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
+}

@@ -1,0 +1,61 @@
+/**
+ * Errors the store and services throw. They carry no HTTP knowledge: the global exception filter
+ * (all-exceptions.filter.ts) maps each class to a status code.
+ */
+export abstract class DomainError extends Error {
+  /** Optional machine-readable items, surfaced as `details` in the JSON error body. */
+  readonly details?: readonly unknown[];
+
+  constructor(message: string, details?: readonly unknown[]) {
+    super(message);
+    this.name = new.target.name;
+    if (details && details.length > 0) this.details = details;
+  }
+}
+
+/** The request is well-formed HTTP but its content breaks a rule (bad key, bad option, bad body). */
+export class InvalidRequestError extends DomainError {}
+
+/** One or more keys do not exist (or have expired). */
+export class KeyNotFoundError extends DomainError {
+  constructor(readonly keys: readonly string[]) {
+    super('Key not found', keys.length > 1 ? keys : undefined);
+  }
+}
+
+/** A create-only write (`nx`) found keys that already exist; nothing was written. */
+export class KeyExistsError extends DomainError {
+  constructor(readonly keys: readonly string[]) {
+    super(keys.length === 1 ? 'Key already exists' : `${keys.length} keys already exist`, keys);
+  }
+}
+
+/** A compare-and-set write found a different revision than the caller expected; nothing was written. */
+export class RevisionMismatchError extends DomainError {
+  constructor(
+    readonly key: string,
+    readonly currentRevision: number | null,
+  ) {
+    super(
+      currentRevision === null
+        ? 'Precondition failed: the key does not exist'
+        : `Precondition failed: the key is at revision ${currentRevision}`,
+    );
+  }
+}
+
+/** An HTTP conditional request (If-Match / If-None-Match) did not hold; nothing was written. */
+export class PreconditionFailedError extends DomainError {}
+
+/** A value's JSON encoding exceeds the configured limit. */
+export class ValueTooLargeError extends DomainError {
+  constructor(
+    readonly key: string,
+    readonly sizeBytes: number,
+    readonly limitBytes: number,
+  ) {
+    super(
+      `Value for key ${JSON.stringify(key)} is ${sizeBytes} bytes of JSON; the limit is KV_MAX_VALUE_BYTES=${limitBytes}`,
+    );
+  }
+}

@@ -1,0 +1,87 @@
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Response } from 'express';
+import type { EnvironmentVariables } from '../../config/env.validation';
+import type { ErrorResponseDto } from '../dto/error-response.dto';
+import {
+  type DomainError,
+  InvalidRequestError,
+  KeyExistsError,
+  KeyNotFoundError,
+  PreconditionFailedError,
+  RevisionMismatchError,
+  ValueTooLargeError,
+} from '../errors/domain.errors';
+
+const DOMAIN_STATUS = new Map<abstract new (...args: never[]) => DomainError, number>([
+  [InvalidRequestError, HttpStatus.BAD_REQUEST],
+  [KeyNotFoundError, HttpStatus.NOT_FOUND],
+  [KeyExistsError, HttpStatus.CONFLICT],
+  [RevisionMismatchError, HttpStatus.PRECONDITION_FAILED],
+  [PreconditionFailedError, HttpStatus.PRECONDITION_FAILED],
+  [ValueTooLargeError, HttpStatus.PAYLOAD_TOO_LARGE],
+]);
+
+/** body-parser (http-errors) failures that Nest wraps into an HttpException, recognised by `type`. */
+interface BodyParserError {
+  type?: string;
+  message?: string;
+}
+
+/**
+ * The single place where errors become HTTP answers. Every answer is the JSON error shape; anything not
+ * recognised is a bug, logged with its stack and answered with a generic 500 that leaks nothing.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  private readonly logger = new Logger(AllExceptionsFilter.name);
+  private readonly maxBodyBytes: number;
+
+  constructor(config: ConfigService<EnvironmentVariables, true>) {
+    this.maxBodyBytes = config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true });
+  }
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const res = host.switchToHttp().getResponse<Response>();
+    const body = this.toBody(exception);
+    if (res.headersSent) {
+      // A streaming response failed midway: the status line is gone, all that is left is to stop.
+      res.end();
+      return;
+    }
+    res.status(body.statusCode).json(body);
+  }
+
+  private toBody(exception: unknown): ErrorResponseDto {
+    for (const [type, statusCode] of DOMAIN_STATUS) {
+      if (exception instanceof type) {
+        const error = exception as DomainError;
+        return { status: 'error', statusCode, message: error.message, ...(error.details && { details: [...error.details] }) };
+      }
+    }
+    if (exception instanceof HttpException) return this.fromHttpException(exception);
+    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    return { status: 'error', statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
+  }
+
+  private fromHttpException(exception: HttpException): ErrorResponseDto {
+    const statusCode = exception.getStatus();
+    const cause = exception.cause as BodyParserError | undefined;
+    if (cause?.type === 'entity.too.large') {
+      return {
+        status: 'error',
+        statusCode,
+        message: `Request body exceeds KV_MAX_BODY_BYTES=${this.maxBodyBytes} bytes`,
+      };
+    }
+    if (cause?.type === 'entity.parse.failed') {
+      return { status: 'error', statusCode, message: `Malformed JSON body: ${cause.message}` };
+    }
+    const response = exception.getResponse();
+    const message = typeof response === 'object' && response !== null && 'message' in response ? response.message : response;
+    if (Array.isArray(message)) {
+      return { status: 'error', statusCode, message: message.join('; '), details: message };
+    }
+    return { status: 'error', statusCode, message: String(message) };
+  }
+}

@@ -1,0 +1,13 @@
+import type { Request, Response } from 'express';
+
+/**
+ * Sets `Link: <...>; rel="next"` (RFC 8288) to the same request with `after` moved to `next`, keeping
+ * every other query parameter. The target is a relative reference, so it stays right behind proxies
+ * that rewrite the host.
+ */
+export function setNextLink(req: Request, res: Response, next: string | null): void {
+  if (next === null) return;
+  const url = new URL(req.originalUrl, 'http://localhost');
+  url.searchParams.set('after', next);
+  res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
+}

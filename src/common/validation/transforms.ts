@@ -1,0 +1,42 @@
+import { ValidateBy, type ValidationOptions } from 'class-validator';
+
+/**
+ * Strict integer parsing for query strings and environment variables: only plain decimal digits become
+ * numbers. Anything else ("10abc", "1e3", "", an array from a repeated parameter) is passed on unchanged,
+ * so the @IsInt that follows rejects it with a clear message instead of it being silently coerced.
+ */
+export const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value === 'string' && /^-?\d{1,16}$/.test(value) ? Number(value) : value;
+
+/** `true`/`false` query flags; any other spelling is passed on for @IsBoolean to reject. */
+export const toBoolean = ({ value }: { value: unknown }): unknown =>
+  value === 'true' ? true : value === 'false' ? false : value;
+
+/** The property must be present (any JSON value, including null, counts). */
+export function IsPresent(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isPresent',
+      validator: {
+        validate: (value: unknown) => value !== undefined,
+        defaultMessage: (args) => `${args?.property ?? 'value'} is required (any JSON value, null included)`,
+      },
+    },
+    options,
+  );
+}
+
+/** An integer within [min, max], reported as one plain message ("PORT must be an integer from 0 to 65535"). */
+export function IsIntInRange(min: number, max: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isIntInRange',
+      constraints: [min, max],
+      validator: {
+        validate: (value: unknown) => Number.isInteger(value) && (value as number) >= min && (value as number) <= max,
+        defaultMessage: (args) => `${args?.property ?? 'value'} must be an integer from ${min} to ${max}`,
+      },
+    },
+    options,
+  );
+}

@@ -1,0 +1,40 @@
+import { ConfigValidationError, validateEnvironment } from './env.validation';
+
+describe('validateEnvironment', () => {
+  it('applies the documented defaults and derives the body limit from the key and value limits', () => {
+    expect({ ...validateEnvironment({}) }).toEqual({
+      PORT: 8080,
+      HOST: '0.0.0.0',
+      STORE_DRIVER: 'memory',
+      KV_MAX_KEY_BYTES: 1024,
+      KV_MAX_VALUE_BYTES: 1048576,
+      KV_MAX_BODY_BYTES: 1048576 + 1024 + 65536,
+      KV_MAX_BATCH_KEYS: 1000,
+      KV_MAX_TTL_SECONDS: 2147483647,
+      KV_EXPIRY_SWEEP_INTERVAL_MS: 1000,
+      LOG_LEVEL: 'info',
+    });
+  });
+
+  it('parses integers, treats blank values as unset and ignores unrelated variables', () => {
+    const env = validateEnvironment({ PORT: '9000', KV_MAX_VALUE_BYTES: '10', HOST: '', HOME: '/root' });
+    expect(env.PORT).toBe(9000);
+    expect(env.HOST).toBe('0.0.0.0');
+    expect(env.KV_MAX_BODY_BYTES).toBe(10 + 1024 + 65536);
+    expect(env).not.toHaveProperty('HOME');
+  });
+
+  it.each([
+    [{ PORT: '8080.5' }, 'PORT must be an integer from 0 to 65535'],
+    [{ PORT: '1e3' }, 'PORT must be an integer from 0 to 65535'],
+    [{ KV_MAX_KEY_BYTES: '0' }, 'KV_MAX_KEY_BYTES must be an integer from 1 to 1048576'],
+    [{ STORE_DRIVER: 'redis' }, 'STORE_DRIVER must be one of the following values: memory'],
+  ])('rejects %j naming the variable and what is allowed', (raw, message) => {
+    expect(() => validateEnvironment(raw)).toThrow(ConfigValidationError);
+    expect(() => validateEnvironment(raw)).toThrow(message);
+  });
+
+  it('reports every invalid variable in one line', () => {
+    expect(() => validateEnvironment({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/^Invalid configuration: .*PORT.*; .*LOG_LEVEL[^\n]*$/);
+  });
+});

@@ -1,0 +1,167 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { EnvironmentVariables } from '../config/env.validation';
+import {
+  InvalidRequestError,
+  KeyExistsError,
+  KeyNotFoundError,
+  PreconditionFailedError,
+  RevisionMismatchError,
+  ValueTooLargeError,
+} from '../common/errors/domain.errors';
+import {
+  KeyValueStore,
+  type JsonValue,
+  type KvEntry,
+  type KvRecord,
+  type Page,
+  type Precondition,
+  type WriteResult,
+} from '../store/kv.store';
+
+/** Conditions of a REST write, from If-Match / If-None-Match. */
+export interface HttpConditions {
+  readonly ifMatch?: '*' | readonly number[];
+  readonly ifNoneMatch?: '*';
+}
+
+export interface SetPairsOptions {
+  readonly ttl?: number;
+  readonly nx?: boolean;
+  readonly xx?: boolean;
+}
+
+export interface SetPairsResult {
+  /** True when the body was a single `{"key","value"}` pair rather than a map of pairs. */
+  readonly single: boolean;
+  readonly count: number;
+}
+
+// C0 and C1 control characters (Unicode general category Cc).
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * The rules of the API on top of the store: key and value limits, the seed body format, TTL bounds,
+ * and HTTP conditional requests turned into store preconditions.
+ */
+@Injectable()
+export class KeyValueService {
+  private readonly maxKeyBytes: number;
+  private readonly maxValueBytes: number;
+  private readonly maxBatchKeys: number;
+  private readonly maxTtlSeconds: number;
+
+  constructor(
+    private readonly store: KeyValueStore,
+    config: ConfigService<EnvironmentVariables, true>,
+  ) {
+    this.maxKeyBytes = config.getOrThrow('KV_MAX_KEY_BYTES', { infer: true });
+    this.maxValueBytes = config.getOrThrow('KV_MAX_VALUE_BYTES', { infer: true });
+    this.maxBatchKeys = config.getOrThrow('KV_MAX_BATCH_KEYS', { infer: true });
+    this.maxTtlSeconds = config.getOrThrow('KV_MAX_TTL_SECONDS', { infer: true });
+  }
+
+  async get(key: string): Promise<KvRecord> {
+    this.assertKey(key);
+    const record = await this.store.get(key);
+    if (!record) throw new KeyNotFoundError([key]);
+    return record;
+  }
+
+  /**
+   * The seed `POST /set`: an object whose properties are exactly `key` (a string) and `value` is one
+   * pair; any other non-empty object is a map of pairs, applied atomically.
+   */
+  async setPairs(body: unknown, options: SetPairsOptions): Promise<SetPairsResult> {
+    if (options.nx && options.xx) throw new InvalidRequestError('nx and xx cannot both be true');
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+      throw new InvalidRequestError('Body must be a JSON object: {"key": ..., "value": ...} or a map of key-value pairs');
+    }
+    const names = Object.keys(body);
+    const record = body as Record<string, JsonValue>;
+    const single = names.length === 2 && typeof record.key === 'string' && 'value' in record;
+    const entries: KvEntry[] = single
+      ? [{ key: record.key as string, value: record.value }]
+      : names.map((key) => ({ key, value: record[key] }));
+    if (entries.length === 0) throw new InvalidRequestError('Body must contain at least one key-value pair');
+    if (entries.length > this.maxBatchKeys) {
+      throw new InvalidRequestError(`Body has ${entries.length} pairs; the limit is KV_MAX_BATCH_KEYS=${this.maxBatchKeys}`);
+    }
+    for (const entry of entries) this.assertEntry(entry);
+    const precondition: Precondition | undefined = options.nx ? { exists: false } : options.xx ? { exists: true } : undefined;
+    await this.store.set(entries, { ttlSeconds: this.checkTtl(options.ttl), precondition });
+    return { single, count: entries.length };
+  }
+
+  /** `PUT /keys/:key`. */
+  async put(key: string, value: JsonValue, ttl: number | undefined, conditions: HttpConditions): Promise<WriteResult> {
+    const entry = { key, value };
+    this.assertEntry(entry);
+    const precondition = toPrecondition(conditions);
+    const [result] = await withHttpPreconditions(conditions, () =>
+      this.store.set([entry], { ttlSeconds: this.checkTtl(ttl), precondition }),
+    );
+    return result;
+  }
+
+  /** `DELETE /keys/:key`. */
+  async delete(key: string, conditions: HttpConditions): Promise<KvRecord> {
+    this.assertKey(key);
+    return withHttpPreconditions(conditions, () => this.store.delete(key, toPrecondition(conditions)));
+  }
+
+  async list(limit: number, after?: string): Promise<Page> {
+    return this.store.list({ limit, after });
+  }
+
+  private assertEntry({ key, value }: KvEntry): void {
+    this.assertKey(key);
+    const size = Buffer.byteLength(JSON.stringify(value));
+    if (size > this.maxValueBytes) throw new ValueTooLargeError(key, size, this.maxValueBytes);
+  }
+
+  private assertKey(key: string): void {
+    if (key.length === 0) throw new InvalidRequestError('Key must not be empty');
+    if (!key.isWellFormed()) throw new InvalidRequestError('Key must be valid Unicode (it contains a lone surrogate)');
+    if (CONTROL_CHARACTERS.test(key)) throw new InvalidRequestError('Key must not contain control characters');
+    const bytes = Buffer.byteLength(key);
+    if (bytes > this.maxKeyBytes) {
+      throw new InvalidRequestError(`Key is ${bytes} bytes of UTF-8; the limit is KV_MAX_KEY_BYTES=${this.maxKeyBytes}`);
+    }
+  }
+
+  private checkTtl(ttl: number | undefined): number | undefined {
+    if (ttl !== undefined && ttl > this.maxTtlSeconds) {
+      throw new InvalidRequestError(`ttl must not be greater than KV_MAX_TTL_SECONDS=${this.maxTtlSeconds}`);
+    }
+    return ttl;
+  }
+}
+
+function toPrecondition({ ifMatch, ifNoneMatch }: HttpConditions): Precondition | undefined {
+  if (ifMatch !== undefined && ifNoneMatch !== undefined) {
+    throw new InvalidRequestError('If-Match and If-None-Match cannot be combined');
+  }
+  if (ifNoneMatch === '*') return { exists: false };
+  if (ifMatch === '*') return { exists: true };
+  if (ifMatch !== undefined) return { revisions: ifMatch };
+  return undefined;
+}
+
+/**
+ * A failed HTTP precondition is 412 whatever the reason (RFC 9110 §13.1): the store's "exists",
+ * "not found" and "other revision" outcomes all become PreconditionFailedError. Without conditions a
+ * missing key stays a 404.
+ */
+async function withHttpPreconditions<T>(conditions: HttpConditions, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (error) {
+    const conditional = conditions.ifMatch !== undefined || conditions.ifNoneMatch !== undefined;
+    if (!conditional) throw error;
+    if (error instanceof RevisionMismatchError) throw new PreconditionFailedError(error.message);
+    if (error instanceof KeyExistsError) throw new PreconditionFailedError('Precondition failed: the key exists (If-None-Match: *)');
+    if (error instanceof KeyNotFoundError) throw new PreconditionFailedError('Precondition failed: the key does not exist');
+    throw error;
+  }
+}

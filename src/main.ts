@@ -1,0 +1,39 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { AddressInfo } from 'node:net';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { ConfigService } from '@nestjs/config';
+import { AppModule } from './app.module';
+import { configureApp } from './app.setup';
+import type { AppConfig } from './config/app-config';
+import { ConfigValidationError, validateEnvironment } from './config/env.validation';
+
+async function bootstrap(): Promise<void> {
+  // The only place that reads the process environment. Validated here first so that a bad setting stops
+  // the start with one line, before Nest logs anything.
+  const env = process.env;
+  validateEnvironment(env);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ env }), {
+    bodyParser: false,
+    // Held back until the JSON logger is attached, so start-up logs are structured too.
+    bufferLogs: true,
+    // Reject instead of exiting inside Nest, so the handler below decides what a failed start prints.
+    abortOnError: false,
+  });
+  configureApp(app);
+  // Exit 0 after a clean shutdown (not by re-raising the signal): orchestrators read a signal death as a crash.
+  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
+  const config = app.get<AppConfig>(ConfigService);
+  await app.listen(config.getOrThrow('PORT', { infer: true }), config.getOrThrow('HOST', { infer: true }));
+  const { address, port } = app.getHttpServer().address() as AddressInfo;
+  const driver = config.getOrThrow('STORE_DRIVER', { infer: true });
+  new Logger('Bootstrap').log(`Listening on http://${address.includes(':') ? `[${address}]` : address}:${port} (store: ${driver})`);
+}
+
+bootstrap().catch((error: unknown) => {
+  // A bad setting gets one clear line; anything else is a bug and keeps its stack.
+  if (error instanceof ConfigValidationError) console.error(error.message);
+  else console.error(error);
+  process.exit(1);
+});

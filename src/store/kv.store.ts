@@ -1,0 +1,95 @@
+/** Any value JSON can carry. */
+export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
+
+/** One stored key with its metadata. Times are epoch milliseconds. */
+export interface KvRecord {
+  readonly key: string;
+  readonly value: JsonValue;
+  /** Store revision of the key's last change (put). */
+  readonly revision: number;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When the key stops existing, or null for never. */
+  readonly expiresAt: number | null;
+}
+
+export interface KvEntry {
+  readonly key: string;
+  readonly value: JsonValue;
+}
+
+/**
+ * A condition every key of a write must meet, checked atomically with the write itself.
+ * - `{ exists: false }`: create only (nx, If-None-Match: *)
+ * - `{ exists: true }`: update only (xx, If-Match: *)
+ * - `{ revisions: [...] }`: compare-and-set: the key exists at one of these revisions (If-Match)
+ */
+export type Precondition =
+  | { readonly exists: boolean }
+  | { readonly revisions: readonly number[] };
+
+export interface WriteOptions {
+  /** Lifetime in seconds. Omitted: the key never expires (a previous TTL is cleared, as Redis SET does). */
+  readonly ttlSeconds?: number;
+  readonly precondition?: Precondition;
+}
+
+export interface WriteResult {
+  readonly record: KvRecord;
+  /** True when the key did not exist before this write. */
+  readonly created: boolean;
+}
+
+/** A page of keys in ascending code-point order. */
+export interface ListQuery {
+  readonly limit: number;
+  /** Exclusive lower bound: only keys after this one. */
+  readonly after?: string;
+}
+
+export interface Page {
+  readonly items: KvRecord[];
+  /** The cursor for the next page (the last key of this one), or null when nothing remains. */
+  readonly next: string | null;
+}
+
+/**
+ * The store port. Controllers and services depend on this abstract class, which doubles as the
+ * injection token; a factory in StoreModule binds the driver chosen by STORE_DRIVER.
+ *
+ * Contract shared by every driver:
+ * - One store-wide revision counter, strictly increasing, bumped once per key changed (each pair of a
+ *   batch gets its own consecutive revision) and once per key deleted or expired.
+ * - Writes are atomic: a batch is applied whole or not at all, and preconditions are checked in the same
+ *   step. Violations throw KeyExistsError, KeyNotFoundError or RevisionMismatchError and write nothing.
+ * - An expired key is never returned, even before the driver has physically removed it.
+ * - Keys order by Unicode code point everywhere (see compareCodePoints).
+ */
+export abstract class KeyValueStore {
+  /** Driver name, e.g. for metrics labels. */
+  abstract readonly driver: string;
+
+  /** The live record for `key`, or null if absent or expired. */
+  abstract get(key: string): Promise<KvRecord | null>;
+
+  /** Writes all entries atomically (see the contract above) and returns the new records in order. */
+  abstract set(entries: readonly KvEntry[], options?: WriteOptions): Promise<WriteResult[]>;
+
+  /** Deletes `key` and returns the record it had. Throws KeyNotFoundError if absent. */
+  abstract delete(key: string, precondition?: Precondition): Promise<KvRecord>;
+
+  /** A page of live records in key order. */
+  abstract list(query: ListQuery): Promise<Page>;
+
+  /** Number of live keys (expired keys not yet swept may be counted by some drivers until the next sweep). */
+  abstract count(): Promise<number>;
+
+  /** The store's current revision (0 for a store that has never been written). */
+  abstract revision(): Promise<number>;
+
+  /** Resolves when the store can serve requests; rejects otherwise. */
+  abstract ping(): Promise<void>;
+
+  /** Releases timers and connections. Called once, at shutdown, after HTTP has drained. */
+  abstract close(): Promise<void>;
+}

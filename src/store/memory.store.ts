@@ -1,0 +1,206 @@
+import BTree from 'sorted-btree';
+import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
+import { compareCodePoints } from './key-order';
+import {
+  KeyValueStore,
+  type KvEntry,
+  type KvRecord,
+  type ListQuery,
+  type Page,
+  type Precondition,
+  type WriteOptions,
+  type WriteResult,
+} from './kv.store';
+
+export interface MemoryStoreOptions {
+  /** How often expired keys are swept out of memory. */
+  readonly sweepIntervalMs: number;
+}
+
+type ExpiryKey = readonly [expiresAt: number, key: string];
+
+const compareExpiry = (a: ExpiryKey, b: ExpiryKey): number => a[0] - b[0] || compareCodePoints(a[1], b[1]);
+
+/**
+ * Expired keys removed per synchronous slice of a sweep: large backlogs are worked off in slices so the
+ * event loop keeps serving requests in between.
+ */
+const SWEEP_SLICE = 1000;
+
+/**
+ * The in-memory driver: one process, nothing to install. Records live in a B+ tree ordered by code point
+ * (listing is O(log n + page) from any cursor); a second tree orders keys that have a TTL by expiry time,
+ * so the sweeper finds due keys in O(log n) each and expired keys never pile up in memory.
+ *
+ * Every method does its work synchronously before resolving, which is what makes batches and
+ * preconditions atomic here: no other request can run between the check and the write.
+ */
+export class MemoryStore extends KeyValueStore {
+  readonly driver = 'memory';
+
+  private readonly records = new BTree<string, KvRecord>(undefined, compareCodePoints);
+  private readonly expiries = new BTree<ExpiryKey, true>(undefined, compareExpiry);
+  private currentRevision = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(private readonly options: MemoryStoreOptions) {
+    super();
+  }
+
+  /** Starts the periodic sweep of expired keys. */
+  start(): void {
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => this.sweepInSlices(), this.options.sweepIntervalMs);
+    // The sweeper must never be what keeps the process alive.
+    this.sweepTimer.unref();
+  }
+
+  /** Stops background work. The data stays readable. */
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
+  }
+
+  async get(key: string): Promise<KvRecord | null> {
+    const record = this.records.get(key);
+    return record && !isExpired(record, Date.now()) ? record : null;
+  }
+
+  async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
+    const now = Date.now();
+    const current = entries.map(({ key }) => this.live(key, now));
+    if (options.precondition) {
+      checkPreconditions(entries, current, options.precondition);
+    }
+    const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
+    return entries.map(({ key, value }) => {
+      // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
+      const previous = this.records.get(key) ?? null;
+      const record: KvRecord = {
+        key,
+        value,
+        revision: ++this.currentRevision,
+        createdAt: previous?.createdAt ?? now,
+        updatedAt: now,
+        expiresAt,
+      };
+      this.unindexExpiry(previous);
+      this.records.set(key, record);
+      if (expiresAt !== null) this.expiries.set([expiresAt, key], true);
+      return { record, created: previous === null };
+    });
+  }
+
+  async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
+    const current = this.live(key, Date.now());
+    if (precondition) checkPreconditions([{ key, value: null }], [current], precondition);
+    if (current === null) throw new KeyNotFoundError([key]);
+    this.remove(current);
+    return current;
+  }
+
+  async list(query: ListQuery): Promise<Page> {
+    const now = Date.now();
+    const items: KvRecord[] = [];
+    let more = false;
+    for (const [key, record] of this.records.entries(query.after)) {
+      if (key === query.after || isExpired(record, now)) continue;
+      if (items.length === query.limit) {
+        more = true;
+        break;
+      }
+      items.push(record);
+    }
+    return { items, next: more ? items[items.length - 1].key : null };
+  }
+
+  async count(): Promise<number> {
+    const now = Date.now();
+    let expired = 0;
+    for (const [[expiresAt]] of this.expiries.entries()) {
+      if (expiresAt > now) break;
+      expired++;
+    }
+    return this.records.size - expired;
+  }
+
+  async revision(): Promise<number> {
+    return this.currentRevision;
+  }
+
+  async ping(): Promise<void> {}
+
+  /**
+   * Removes every key whose expiry has passed, up to `limit` of them, and returns how many it removed.
+   * Public so tests can drive expiry without waiting for the timer.
+   */
+  sweep(now = Date.now(), limit = Number.POSITIVE_INFINITY): number {
+    let removed = 0;
+    while (removed < limit) {
+      const due = this.expiries.minKey();
+      if (due === undefined || due[0] > now) break;
+      const record = this.records.get(due[1]);
+      if (record) this.remove(record);
+      else this.expiries.delete(due);
+      removed++;
+    }
+    return removed;
+  }
+
+  private sweepInSlices(): void {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    const slice = (): void => {
+      if (this.sweep(Date.now(), SWEEP_SLICE) === SWEEP_SLICE && this.sweepTimer) {
+        setImmediate(slice);
+      } else {
+        this.sweeping = false;
+      }
+    };
+    slice();
+  }
+
+  /** The record for `key` if live; an expired one is removed first, so its expiry is its own change. */
+  private live(key: string, now: number): KvRecord | null {
+    const record = this.records.get(key);
+    if (!record) return null;
+    if (!isExpired(record, now)) return record;
+    this.remove(record);
+    return null;
+  }
+
+  private remove(record: KvRecord): void {
+    this.records.delete(record.key);
+    this.unindexExpiry(record);
+    this.currentRevision++;
+  }
+
+  private unindexExpiry(record: KvRecord | null): void {
+    if (record?.expiresAt != null) this.expiries.delete([record.expiresAt, record.key]);
+  }
+}
+
+function isExpired(record: KvRecord, now: number): boolean {
+  return record.expiresAt !== null && record.expiresAt <= now;
+}
+
+/** Throws the matching domain error when any entry violates the precondition. */
+export function checkPreconditions(
+  entries: readonly KvEntry[],
+  current: readonly (KvRecord | null)[],
+  precondition: Precondition,
+): void {
+  if ('revisions' in precondition) {
+    entries.forEach(({ key }, i) => {
+      const revision = current[i]?.revision ?? null;
+      if (revision === null || !precondition.revisions.includes(revision)) {
+        throw new RevisionMismatchError(key, revision);
+      }
+    });
+    return;
+  }
+  const violating = entries.filter((_, i) => (current[i] !== null) !== precondition.exists).map((e) => e.key);
+  if (violating.length === 0) return;
+  throw precondition.exists ? new KeyNotFoundError(violating) : new KeyExistsError(violating);
+}

@@ -1,0 +1,51 @@
+import { runServerProcess, type ServerProcess, startServerProcess } from './helpers/server-process';
+
+describe('the built server as a process', () => {
+  let server: ServerProcess | undefined;
+
+  afterEach(async () => {
+    if (server && server.child.exitCode === null && server.child.signalCode === null) {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    }
+    server = undefined;
+  });
+
+  it('serves the API with the in-memory store and logs JSON with request ids', async () => {
+    server = await startServerProcess();
+    expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const set = await fetch(`${server.url}/set`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'proc-test-1' },
+      body: JSON.stringify({ key: 'key_1', value: 'value_1' }),
+    });
+    expect(set.status).toBe(200);
+    expect(await (await fetch(`${server.url}/get/key_1`)).json()).toEqual({ key: 'key_1', value: 'value_1' });
+    await new Promise((r) => setTimeout(r, 100));
+    const logs = server.lines.map((l) => JSON.parse(l) as { req?: { id?: string }; responseTime?: unknown });
+    const requestLog = logs.find((l) => l.req?.id === 'proc-test-1');
+    expect(requestLog).toMatchObject({ req: { id: 'proc-test-1', method: 'POST', url: '/set' }, res: { statusCode: 200 } });
+    expect(typeof requestLog?.responseTime).toBe('number');
+  });
+
+  it.each(['SIGTERM', 'SIGINT'] as const)('exits 0 on %s', async (signal) => {
+    server = await startServerProcess();
+    server.child.kill(signal);
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /^Invalid configuration: PORT must be an integer from 0 to 65535 \(got "abc"\)$/],
+    [{ PORT: '70000' }, /^Invalid configuration: PORT must be an integer from 0 to 65535 \(got 70000\)$/],
+    [{ STORE_DRIVER: 'mongo' }, /^Invalid configuration: STORE_DRIVER must be one of the following values: memory \(got "mongo"\)$/],
+    [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent/],
+    [{ KV_MAX_VALUE_BYTES: '2048', KV_MAX_BODY_BYTES: '1024' }, /^Invalid configuration: KV_MAX_BODY_BYTES \(1024\) must be at least KV_MAX_VALUE_BYTES/],
+  ])('refuses to start with %j: exit 1 and one clear line', async (env, message) => {
+    const { code, stdout, stderr } = await runServerProcess(env);
+    expect(code).toBe(1);
+    expect(stdout).toBe('');
+    const lines = stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(message);
+  });
+});
