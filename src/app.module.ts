@@ -9,6 +9,7 @@ import { loggerOptions } from './common/logging/logger.options';
 import type { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/env.validation';
 import { KeyValueModule } from './key-value/key-value.module';
+import { SearchModule } from './search/search.module';
 import { StoreModule } from './store/store.module';
 
 export interface AppModuleOptions {
@@ -42,6 +43,7 @@ export class AppModule {
         }),
         StoreModule,
         KeyValueModule,
+        SearchModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

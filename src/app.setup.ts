@@ -7,6 +7,7 @@ import type { AppConfig } from './config/app-config';
 import { ConfigService } from '@nestjs/config';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
+import { SEARCH_TAG } from './search/search.controller';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -32,6 +33,7 @@ export function buildOpenApiDocument(app: INestApplication) {
     )
     .setVersion('1')
     .addTag(KEYS_TAG, 'The canonical resource API: records with revisions, ETags and compare-and-set.')
+    .addTag(SEARCH_TAG, 'Prefix and suffix search, answered from ordered indexes.')
     .addTag(SEED_TAG, 'The routes and exact shapes of the services kv-store replaces.')
     .build();
   return SwaggerModule.createDocument(app, config);

@@ -24,13 +24,14 @@ describe('API docs (e2e)', () => {
       ([path, methods]) => Object.entries(methods).map(([method, op]) => ({ id: `${method.toUpperCase()} ${path}`, op })),
     );
     expect(operations.map((o) => o.id).sort()).toEqual(
-      ['DELETE /keys/{key}', 'GET /', 'GET /get/{key}', 'GET /keys', 'GET /keys/{key}', 'POST /set', 'PUT /keys/{key}'].sort(),
+      ['DELETE /keys/{key}', 'GET /', 'GET /get/{key}', 'GET /keys', 'GET /keys/{key}', 'GET /search', 'POST /set', 'PUT /keys/{key}'].sort(),
     );
     for (const { id, op } of operations) {
       const errors = Object.keys(op.responses).filter((code) => code.startsWith('4'));
       expect({ id, documentsErrors: errors.length > 0 }).toEqual({ id, documentsErrors: true });
     }
-    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'seed-compatible']);
+    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'search', 'seed-compatible']);
+    expect(doc.paths['/search'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['after', 'limit', 'prefix', 'suffix']);
     expect(doc.components.schemas.ErrorResponseDto.required).toEqual(expect.arrayContaining(['status', 'statusCode', 'message']));
     const setOp = doc.paths['/set'].post;
     expect(Object.keys(setOp.requestBody.content['application/json'].examples)).toEqual(['pair', 'map']);

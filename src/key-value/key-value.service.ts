@@ -14,6 +14,7 @@ import {
   type JsonValue,
   type KvEntry,
   type KvRecord,
+  type ListQuery,
   type Page,
   type Precondition,
   type WriteResult,
@@ -110,8 +111,8 @@ export class KeyValueService {
     return withHttpPreconditions(conditions, () => this.store.delete(key, toPrecondition(conditions)));
   }
 
-  async list(limit: number, after?: string): Promise<Page> {
-    return this.store.list({ limit, after });
+  async list(query: ListQuery): Promise<Page> {
+    return this.store.list(query);
   }
 
   private assertEntry({ key, value }: KvEntry): void {

@@ -18,13 +18,15 @@ import type { Request, Response } from 'express';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { InvalidRequestError } from '../common/errors/domain.errors';
 import { etagOf, parseEntityTags } from '../common/http/conditional';
-import { setNextLink } from '../common/http/pagination';
-import { ListQueryDto } from './dto/list-query.dto';
+import { NEXT_LINK_HEADER, setNextLink } from '../common/http/pagination';
+import { KeyQueryDto } from '../common/dto/key-query.dto';
 import { PutValueDto } from './dto/put-value.dto';
 import { RecordDto, RecordPageDto } from './dto/record.dto';
 import { type HttpConditions, KeyValueService } from './key-value.service';
 
 export const KEYS_TAG = 'keys';
+
+const ETAG_HEADER = { description: 'The record\'s revision as a strong entity tag: `"42"`.', schema: { type: 'string', example: '"42"' } };
 
 const KEY_PARAM = { name: 'key', description: 'The key, percent-encoded (`a%2Fb` is `a/b`).', example: 'user:42' };
 const IF_MATCH = {
@@ -40,11 +42,14 @@ export class KeysController {
   constructor(private readonly kv: KeyValueService) {}
 
   @Get()
-  @ApiOperation({ summary: 'List records in key order', description: 'Cursor pagination: pass the answer\'s `next` as `after`.' })
-  @ApiOkResponse({ type: RecordPageDto })
+  @ApiOperation({
+    summary: 'List records in key order',
+    description: 'Cursor pagination: pass the answer\'s `next` as `after`. Filter with `prefix` and/or `suffix`, as on `GET /search`.',
+  })
+  @ApiOkResponse({ type: RecordPageDto, headers: { Link: NEXT_LINK_HEADER } })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid limit or cursor.' })
-  async list(@Query() query: ListQueryDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<RecordPageDto> {
-    const page = await this.kv.list(query.limit, query.after);
+  async list(@Query() query: KeyQueryDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<RecordPageDto> {
+    const page = await this.kv.list(query);
     setNextLink(req, res, page.next);
     return { items: page.items.map(RecordDto.from), next: page.next };
   }
@@ -53,7 +58,7 @@ export class KeysController {
   @ApiOperation({ summary: 'Get a record', description: 'The `ETag` header is the record\'s revision; `If-None-Match` with it answers 304.' })
   @ApiParam(KEY_PARAM)
   @ApiHeader({ name: 'If-None-Match', required: false, description: '`"<revision>"`: 304 Not Modified while the key is unchanged.' })
-  @ApiOkResponse({ type: RecordDto })
+  @ApiOkResponse({ type: RecordDto, headers: { ETag: ETAG_HEADER } })
   @ApiResponse({ status: 304, description: 'Not modified.' })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key.' })
   @ApiNotFoundResponse({ type: ErrorResponseDto, description: 'Absent or expired.' })
@@ -82,8 +87,12 @@ export class KeysController {
   @ApiParam(KEY_PARAM)
   @ApiHeader(IF_MATCH)
   @ApiHeader({ name: 'If-None-Match', required: false, description: '`*`: create only; 412 if the key exists.' })
-  @ApiCreatedResponse({ type: RecordDto, description: 'Created.' })
-  @ApiOkResponse({ type: RecordDto, description: 'Replaced.' })
+  @ApiCreatedResponse({
+    type: RecordDto,
+    description: 'Created.',
+    headers: { ETag: ETAG_HEADER, Location: { description: 'The record\'s URL.', schema: { type: 'string' } } },
+  })
+  @ApiOkResponse({ type: RecordDto, description: 'Replaced.', headers: { ETag: ETAG_HEADER } })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Malformed JSON, unknown fields, missing value, invalid ttl or key.' })
   @ApiPreconditionFailedResponse({ type: ErrorResponseDto, description: 'If-Match or If-None-Match did not hold; nothing was written.' })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'A value over KV_MAX_VALUE_BYTES, or a body over KV_MAX_BODY_BYTES.' })

@@ -4,7 +4,6 @@ import {
   ApiBody,
   ApiConflictResponse,
   ApiExtraModels,
-  ApiHeader,
   ApiNotFoundResponse,
   ApiOkResponse,
   ApiOperation,
@@ -16,8 +15,8 @@ import {
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
-import { setNextLink } from '../common/http/pagination';
-import { ListQueryDto } from './dto/list-query.dto';
+import { NEXT_LINK_HEADER, setNextLink } from '../common/http/pagination';
+import { KeyQueryDto } from '../common/dto/key-query.dto';
 import { PairDto, SetResponseDto } from './dto/seed-responses.dto';
 import { SetQueryDto } from './dto/set-query.dto';
 import { KeyValueService } from './key-value.service';
@@ -82,16 +81,17 @@ export class KvController {
   @ApiOperation({
     summary: 'All pairs, as one JSON object in key order',
     description:
-      'Keys are in Unicode code-point order. Paginated: when more remain, the `Link` header carries the next page (`rel="next"`).',
+      'Keys are in Unicode code-point order. Paginated: when more remain, the `Link` header carries the next page (`rel="next"`). ' +
+      'Takes the same `prefix` and `suffix` filters as `GET /search`.',
   })
   @ApiOkResponse({
     description: 'An object of key to value.',
     schema: { type: 'object', additionalProperties: {}, example: { 'abc-1': 1, 'abc-2': 2, 'xyz-1': 'three' } },
+    headers: { Link: NEXT_LINK_HEADER },
   })
-  @ApiHeader({ name: 'Link', required: false, description: 'In the response: `</?after=...&limit=...>; rel="next"` while more remain.' })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid limit or cursor.' })
-  async all(@Query() query: ListQueryDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
-    const page = await this.kv.list(query.limit, query.after);
+  async all(@Query() query: KeyQueryDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<string> {
+    const page = await this.kv.list(query);
     setNextLink(req, res, page.next);
     res.type('application/json');
     // Serialised by hand: a JS object would move integer-like keys ("2", "10") to the front and give a

@@ -20,3 +20,42 @@ export function compareCodePoints(a: string, b: string): number {
   }
   return a.length - b.length;
 }
+
+/**
+ * Reverses a string by code point, so a surrogate pair (an emoji, say) stays one character. Suffix queries
+ * become prefix queries on reversed keys: `s` ends with `x` exactly when reverse(s) starts with reverse(x).
+ */
+export function reverseCodePoints(s: string): string {
+  let out = '';
+  for (let i = s.length - 1; i >= 0; i--) {
+    const unit = s.charCodeAt(i);
+    if (unit >= 0xdc00 && unit <= 0xdfff && i > 0) {
+      const high = s.charCodeAt(i - 1);
+      if (high >= 0xd800 && high <= 0xdbff) {
+        out += s[i - 1] + s[i];
+        i--;
+        continue;
+      }
+    }
+    out += s[i];
+  }
+  return out;
+}
+
+/**
+ * Orders strings as if each were reversed, unit by unit, without building the reversed copies: the
+ * comparison walks both from their last unit. Every string ending with `s` then sorts at or after `s`,
+ * in one contiguous run, so a suffix query is a range walk, like a prefix query in key order. (The run's
+ * internal order is UTF-16 order read backwards, not code-point order; callers re-sort what they return.)
+ */
+export function compareFromEnd(a: string, b: string): number {
+  if (a === b) return 0;
+  let i = a.length - 1;
+  let j = b.length - 1;
+  for (; i >= 0 && j >= 0; i--, j--) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(j);
+    if (x !== y) return x - y;
+  }
+  return a.length - b.length;
+}

@@ -40,15 +40,26 @@ export interface WriteResult {
   readonly created: boolean;
 }
 
-/** A page of keys in ascending code-point order. */
+/**
+ * A page of keys in ascending code-point order, optionally filtered. Absent or empty filters match every
+ * key; both together match keys that have the prefix and the suffix.
+ */
 export interface ListQuery {
   readonly limit: number;
   /** Exclusive lower bound: only keys after this one. */
   readonly after?: string;
+  readonly prefix?: string;
+  readonly suffix?: string;
 }
 
 export interface Page {
   readonly items: KvRecord[];
+  /** The cursor for the next page (the last key of this one), or null when nothing remains. */
+  readonly next: string | null;
+}
+
+export interface KeyPage {
+  readonly keys: string[];
   /** The cursor for the next page (the last key of this one), or null when nothing remains. */
   readonly next: string | null;
 }
@@ -78,8 +89,11 @@ export abstract class KeyValueStore {
   /** Deletes `key` and returns the record it had. Throws KeyNotFoundError if absent. */
   abstract delete(key: string, precondition?: Precondition): Promise<KvRecord>;
 
-  /** A page of live records in key order. */
+  /** A page of live records in key order. Costs O(log n + page), however large the store. */
   abstract list(query: ListQuery): Promise<Page>;
+
+  /** Like `list`, keys only (the search path: no values are fetched). */
+  abstract listKeys(query: ListQuery): Promise<KeyPage>;
 
   /** Number of live keys (expired keys not yet swept may be counted by some drivers until the next sweep). */
   abstract count(): Promise<number>;

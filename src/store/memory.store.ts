@@ -1,7 +1,9 @@
 import BTree from 'sorted-btree';
 import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
 import { compareCodePoints } from './key-order';
+import { MemoryKeyIndex } from './memory-key.index';
 import {
+  type KeyPage,
   KeyValueStore,
   type KvEntry,
   type KvRecord,
@@ -28,9 +30,10 @@ const compareExpiry = (a: ExpiryKey, b: ExpiryKey): number => a[0] - b[0] || com
 const SWEEP_SLICE = 1000;
 
 /**
- * The in-memory driver: one process, nothing to install. Records live in a B+ tree ordered by code point
- * (listing is O(log n + page) from any cursor); a second tree orders keys that have a TTL by expiry time,
- * so the sweeper finds due keys in O(log n) each and expired keys never pile up in memory.
+ * The in-memory driver: one process, nothing to install. Records live in a MemoryKeyIndex (ordered by code
+ * point, with a reversed-key twin), so listing and prefix/suffix search cost O(log n + page) from any
+ * cursor; another tree orders keys that have a TTL by expiry time, so the sweeper finds due keys in
+ * O(log n) each and expired keys never pile up in memory.
  *
  * Every method does its work synchronously before resolving, which is what makes batches and
  * preconditions atomic here: no other request can run between the check and the write.
@@ -38,7 +41,7 @@ const SWEEP_SLICE = 1000;
 export class MemoryStore extends KeyValueStore {
   readonly driver = 'memory';
 
-  private readonly records = new BTree<string, KvRecord>(undefined, compareCodePoints);
+  private readonly records = new MemoryKeyIndex<KvRecord>();
   private readonly expiries = new BTree<ExpiryKey, true>(undefined, compareExpiry);
   private currentRevision = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
@@ -102,17 +105,13 @@ export class MemoryStore extends KeyValueStore {
 
   async list(query: ListQuery): Promise<Page> {
     const now = Date.now();
-    const items: KvRecord[] = [];
-    let more = false;
-    for (const [key, record] of this.records.entries(query.after)) {
-      if (key === query.after || isExpired(record, now)) continue;
-      if (items.length === query.limit) {
-        more = true;
-        break;
-      }
-      items.push(record);
-    }
+    const { values: items, more } = this.records.query(query, (record) => !isExpired(record, now));
     return { items, next: more ? items[items.length - 1].key : null };
+  }
+
+  async listKeys(query: ListQuery): Promise<KeyPage> {
+    const { items, next } = await this.list(query);
+    return { keys: items.map((record) => record.key), next };
   }
 
   async count(): Promise<number> {

@@ -11,3 +11,9 @@ export function setNextLink(req: Request, res: Response, next: string | null): v
   url.searchParams.set('after', next);
   res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
 }
+
+/** OpenAPI description of the `Link` response header set above. */
+export const NEXT_LINK_HEADER = {
+  description: 'While more remain: `<same path and query, with after=<last key>>; rel="next"`.',
+  schema: { type: 'string', example: '</search?prefix=abc&limit=2&after=abc-2>; rel="next"' },
+} as const;

@@ -1,0 +1,129 @@
+import BTree from 'sorted-btree';
+import { compareCodePoints, compareFromEnd } from './key-order';
+
+// UTF-16 order and code-point order disagree only where surrogates meet U+E000..U+FFFF.
+const HIGH_UNITS = /[\ud800-\uffff]/;
+
+/** Sorts keys by code point, natively when no key holds a unit where the two orders could disagree. */
+function sortByCodePoint(keys: string[]): string[] {
+  return keys.some((key) => HIGH_UNITS.test(key)) ? keys.sort(compareCodePoints) : keys.sort();
+}
+
+/** A filtered, paginated key query. Empty or absent filters match every key. */
+export interface KeyQuery {
+  readonly prefix?: string;
+  readonly suffix?: string;
+  /** Exclusive cursor: only keys after this one. */
+  readonly after?: string;
+  readonly limit: number;
+}
+
+export interface KeyMatches<V> {
+  /** Up to `limit` values whose keys match, in ascending key order. */
+  readonly values: V[];
+  /** True when more matches follow the last one returned. */
+  readonly more: boolean;
+  /** Index entries the query stepped over (both trees): its cost, for tests and benchmarks. */
+  readonly visited: number;
+}
+
+/**
+ * An ordered map from key to value, answering prefix and suffix queries in O(log n + k).
+ *
+ * Keys live in a B+ tree in code-point order (a prefix is a contiguous range of it) and in a second tree
+ * ordered as if the keys were reversed (a suffix is a contiguous range there). The second tree holds the
+ * same string objects, compared from their ends (compareFromEnd), so it costs a pointer per key rather
+ * than a reversed copy of every key. Results are always in ascending key order.
+ *
+ * - prefix only: walk the prefix range from the cursor, stopping after limit + 1 matches.
+ * - suffix given: the two sides are walked in lockstep, one step each: the prefix range from the cursor
+ *   (the whole key space when there is no prefix), testing the suffix; and the suffix range, collecting
+ *   candidates. Whichever completes first answers: the forward side once it has limit + 1 matches or leaves
+ *   its range, the suffix side once its range is exhausted (its candidates are then filtered, sorted and
+ *   cut to the page). So a query costs about twice its cheaper side, whichever filter is the selective one,
+ *   and never degrades to a full scan when either filter is narrow.
+ *
+ * Suffix-side pages sort their candidates, so paging through a suffix shared by K keys costs O(K log K) per
+ * page; when the forward side is cheaper (a broad suffix) it wins the race instead.
+ */
+export class MemoryKeyIndex<V> {
+  private readonly forward = new BTree<string, V>(undefined, compareCodePoints);
+  /**
+   * The same keys and values in reversed order. Holding the values here too costs a pointer per key and a
+   * second tree write per update, and saves a lookup in `forward` for every suffix candidate.
+   */
+  private readonly reversed = new BTree<string, V>(undefined, compareFromEnd);
+
+  get size(): number {
+    return this.forward.size;
+  }
+
+  get(key: string): V | undefined {
+    return this.forward.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.forward.set(key, value, true);
+    this.reversed.set(key, value, true);
+  }
+
+  delete(key: string): boolean {
+    if (!this.forward.delete(key)) return false;
+    this.reversed.delete(key);
+    return true;
+  }
+
+  /**
+   * Values whose keys match `query`, skipping any value `accept` refuses (expired records, for instance)
+   * without counting it towards the page.
+   */
+  query(query: KeyQuery, accept: (value: V) => boolean = () => true): KeyMatches<V> {
+    const prefix = query.prefix ?? '';
+    const suffix = query.suffix ?? '';
+    const { after, limit } = query;
+    const wanted = limit + 1;
+    let visited = 0;
+    const page = (values: V[]): KeyMatches<V> => ({ values: values.slice(0, limit), more: values.length > limit, visited });
+
+    const start = after !== undefined && compareCodePoints(after, prefix) > 0 ? after : prefix;
+    const forward = this.forward.entries(start, [] as unknown as (string | V)[]);
+    const found: V[] = [];
+    /** One forward step; true once the forward side has the whole answer. */
+    const stepForward = (): boolean => {
+      const next = forward.next();
+      if (next.done) return true;
+      visited++;
+      const [key, value] = next.value;
+      if (!key.startsWith(prefix)) return true;
+      if (key !== after && key.endsWith(suffix) && accept(value)) found.push(value);
+      return found.length === wanted;
+    };
+
+    if (suffix === '') {
+      while (!stepForward());
+      return page(found);
+    }
+
+    // The suffix itself is the first key (in reversed order) of the run of keys that end with it.
+    const backward = this.reversed.entries(suffix, [] as unknown as (string | V)[]);
+    const candidates = new Map<string, V>();
+    for (;;) {
+      if (stepForward()) return page(found);
+      const next = backward.next();
+      if (next.done || !next.value[0].endsWith(suffix)) break;
+      visited++;
+      const [key, value] = next.value;
+      if (key.startsWith(prefix) && (after === undefined || compareCodePoints(key, after) > 0) && accept(value)) {
+        candidates.set(key, value);
+      }
+    }
+    // The suffix side finished first: every match is among its candidates.
+    const keys = sortByCodePoint([...candidates.keys()]);
+    return page(keys.slice(0, wanted).map((key) => candidates.get(key) as V));
+  }
+
+  /** Every value in key order (for tests and snapshots). */
+  *values(): IterableIterator<V> {
+    yield* this.forward.values();
+  }
+}
