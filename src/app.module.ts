@@ -10,6 +10,7 @@ import type { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/env.validation';
 import { KeyValueModule } from './key-value/key-value.module';
 import { SearchModule } from './search/search.module';
+import { SubscriptionModule } from './subscription/subscription.module';
 import { StoreModule } from './store/store.module';
 
 export interface AppModuleOptions {
@@ -44,6 +45,7 @@ export class AppModule {
         StoreModule,
         KeyValueModule,
         SearchModule,
+        SubscriptionModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

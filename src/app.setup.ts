@@ -8,6 +8,8 @@ import { ConfigService } from '@nestjs/config';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
 import { SEARCH_TAG } from './search/search.controller';
+import { SUBSCRIPTIONS_TAG } from './subscription/subscriptions.controller';
+import { WATCH_TAG } from './subscription/watch.controller';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
@@ -34,6 +36,8 @@ export function buildOpenApiDocument(app: INestApplication) {
     .setVersion('1')
     .addTag(KEYS_TAG, 'The canonical resource API: records with revisions, ETags and compare-and-set.')
     .addTag(SEARCH_TAG, 'Prefix and suffix search, answered from ordered indexes.')
+    .addTag(WATCH_TAG, 'Live change streams (Server-Sent Events) that resume without gaps.')
+    .addTag(SUBSCRIPTIONS_TAG, 'Signed webhooks: every matching change POSTed to your URL, retried, dead-lettered.')
     .addTag(SEED_TAG, 'The routes and exact shapes of the services kv-store replaces.')
     .build();
   return SwaggerModule.createDocument(app, config);

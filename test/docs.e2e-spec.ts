@@ -24,13 +24,32 @@ describe('API docs (e2e)', () => {
       ([path, methods]) => Object.entries(methods).map(([method, op]) => ({ id: `${method.toUpperCase()} ${path}`, op })),
     );
     expect(operations.map((o) => o.id).sort()).toEqual(
-      ['DELETE /keys/{key}', 'GET /', 'GET /get/{key}', 'GET /keys', 'GET /keys/{key}', 'GET /search', 'POST /set', 'PUT /keys/{key}'].sort(),
+      [
+        'DELETE /keys/{key}',
+        'DELETE /subscriptions/{id}',
+        'GET /',
+        'GET /get/{key}',
+        'GET /keys',
+        'GET /keys/{key}',
+        'GET /search',
+        'GET /subscriptions',
+        'GET /subscriptions/{id}',
+        'GET /watch',
+        'POST /set',
+        'POST /subscriptions',
+        'PUT /keys/{key}',
+      ].sort(),
     );
-    for (const { id, op } of operations) {
+    // Listing subscriptions takes no input, so no client error is possible there.
+    for (const { id, op } of operations.filter((o) => o.id !== 'GET /subscriptions')) {
       const errors = Object.keys(op.responses).filter((code) => code.startsWith('4'));
       expect({ id, documentsErrors: errors.length > 0 }).toEqual({ id, documentsErrors: true });
     }
-    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'search', 'seed-compatible']);
+    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'search', 'watch', 'subscriptions', 'seed-compatible']);
+    const watchOp = doc.paths['/watch'].get;
+    expect(Object.keys(watchOp.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(watchOp.description).toMatch(/Last-Event-ID/);
+    expect(watchOp.description).toMatch(/event: reset/);
     expect(doc.paths['/search'].get.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['after', 'limit', 'prefix', 'suffix']);
     expect(doc.components.schemas.ErrorResponseDto.required).toEqual(expect.arrayContaining(['status', 'statusCode', 'message']));
     const setOp = doc.paths['/set'].post;

@@ -1,6 +1,6 @@
-import { plainToInstance, Transform } from 'class-transformer';
+import { plainToInstance } from 'class-transformer';
 import { IsIn, IsString, MinLength, validateSync, type ValidationError } from 'class-validator';
-import { IsIntInRange, toInt } from '../common/validation/transforms';
+import { IntSetting } from '../common/validation/transforms';
 
 export const STORE_DRIVERS = ['memory'] as const;
 export type StoreDriver = (typeof STORE_DRIVERS)[number];
@@ -17,8 +17,7 @@ const MIB = 1024 * 1024;
  */
 export class EnvironmentVariables {
   /** TCP port the HTTP server listens on. */
-  @Transform(toInt)
-  @IsIntInRange(0, 65535)
+  @IntSetting(0, 65535)
   PORT: number = 8080;
 
   /** Address the HTTP server binds to. */
@@ -31,37 +30,78 @@ export class EnvironmentVariables {
   STORE_DRIVER: StoreDriver = 'memory';
 
   /** Longest key accepted, in bytes of UTF-8. */
-  @Transform(toInt)
-  @IsIntInRange(1, MIB)
+  @IntSetting(1, MIB)
   KV_MAX_KEY_BYTES: number = 1024;
 
   /** Largest value accepted, measured as its JSON encoding in bytes. */
-  @Transform(toInt)
-  @IsIntInRange(1, 512 * MIB)
+  @IntSetting(1, 512 * MIB)
   KV_MAX_VALUE_BYTES: number = MIB;
 
   /**
    * Largest request body. When unset it is derived from the key and value limits (plus room for the
    * JSON envelope), so a value of exactly KV_MAX_VALUE_BYTES can always be written.
    */
-  @Transform(toInt)
-  @IsIntInRange(1, 1024 * MIB)
+  @IntSetting(1, 1024 * MIB)
   KV_MAX_BODY_BYTES!: number;
 
   /** Most pairs accepted in one multi-pair POST /set. */
-  @Transform(toInt)
-  @IsIntInRange(1, 1_000_000)
+  @IntSetting(1, 1_000_000)
   KV_MAX_BATCH_KEYS: number = 1000;
 
   /** Longest TTL accepted, in seconds (default: 2^31-1, about 68 years). */
-  @Transform(toInt)
-  @IsIntInRange(1, 2_147_483_647)
+  @IntSetting(1, 2_147_483_647)
   KV_MAX_TTL_SECONDS: number = 2_147_483_647;
 
   /** How often the memory store sweeps expired keys out of memory, in milliseconds. */
-  @Transform(toInt)
-  @IsIntInRange(10, 3_600_000)
+  @IntSetting(10, 3_600_000)
   KV_EXPIRY_SWEEP_INTERVAL_MS: number = 1000;
+
+  /** Change events kept for watch replay (resume with Last-Event-ID or ?since). */
+  @IntSetting(1, 10_000_000)
+  WATCH_HISTORY: number = 10_000;
+
+  /** Interval of the SSE heartbeat comment that keeps proxies and load balancers from cutting idle streams. */
+  @IntSetting(100, 3_600_000)
+  WATCH_HEARTBEAT_MS: number = 15_000;
+
+  /** Most concurrent watch streams; beyond it GET /watch answers 503. */
+  @IntSetting(1, 1_000_000)
+  WATCH_MAX_STREAMS: number = 10_000;
+
+  /** Bytes a watch stream may have queued for a slow client before the server ends it with `event: overflow`. */
+  @IntSetting(1024, 1024 * MIB)
+  WATCH_MAX_BUFFER_BYTES: number = 4 * MIB;
+
+  /** A webhook delivery that has not answered 2xx within this time has failed. */
+  @IntSetting(100, 600_000)
+  WEBHOOK_TIMEOUT_MS: number = 5000;
+
+  /** First retry delay of a failed webhook delivery; each further retry doubles it (with jitter). */
+  @IntSetting(1, 3_600_000)
+  WEBHOOK_RETRY_BASE_MS: number = 1000;
+
+  /** Longest delay between two attempts of one webhook delivery. */
+  @IntSetting(1, 86_400_000)
+  WEBHOOK_RETRY_MAX_MS: number = 300_000;
+
+  /** Attempts per event before it is dead-lettered and the subscription moves on. */
+  @IntSetting(1, 1000)
+  WEBHOOK_MAX_ATTEMPTS: number = 8;
+
+  /** Undelivered events queued per subscription; beyond it the oldest are dead-lettered. */
+  @IntSetting(1, 10_000_000)
+  WEBHOOK_MAX_PENDING: number = 10_000;
+
+  /** Most webhook subscriptions. */
+  @IntSetting(1, 1_000_000)
+  WEBHOOK_MAX_SUBSCRIPTIONS: number = 1000;
+
+  /**
+   * Hosts webhooks may target even though they resolve to loopback, private or link-local addresses:
+   * comma-separated names, `*.example.com` patterns or IP literals. Empty: none.
+   */
+  @IsString()
+  WEBHOOK_ALLOWED_HOSTS: string = '';
 
   /** Log verbosity (pino levels). */
   @IsIn(LOG_LEVELS)

@@ -1,4 +1,6 @@
 import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
+import type { ChangeEvent } from './change-feed';
+import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
 
 describe('MemoryStore', () => {
@@ -7,7 +9,7 @@ describe('MemoryStore', () => {
 
   beforeEach(() => {
     jest.useFakeTimers({ now: T0 });
-    store = new MemoryStore({ sweepIntervalMs: 1000 });
+    store = new MemoryStore({ sweepIntervalMs: 1000 }, new MemoryChangeFeed(100));
     store.start();
   });
 
@@ -198,5 +200,71 @@ describe('MemoryStore', () => {
     await store.set([{ key: '__proto__', value: { polluted: true } }]);
     expect((await store.get('__proto__'))?.value).toEqual({ polluted: true });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+});
+
+describe('MemoryStore change events', () => {
+  const T0 = Date.parse('2026-01-01T00:00:00.000Z');
+  let store: MemoryStore;
+  let feed: MemoryChangeFeed;
+  let batches: ChangeEvent[][];
+
+  beforeEach(() => {
+    jest.useFakeTimers({ now: T0 });
+    feed = new MemoryChangeFeed(100);
+    store = new MemoryStore({ sweepIntervalMs: 1000 }, feed);
+    store.start();
+    batches = [];
+    feed.watch(null, { events: (b) => batches.push([...b]), reset: () => undefined });
+  });
+
+  afterEach(async () => {
+    await store.close();
+    jest.useRealTimers();
+  });
+
+  it('publishes put (with prevValue on replace), delete and expire, each with its own revision', async () => {
+    await store.set([{ key: 'a', value: 1 }]);
+    await store.set([{ key: 'a', value: 2 }], { ttlSeconds: 1 });
+    await store.set([{ key: 'b', value: 'x' }]);
+    await store.delete('b');
+    jest.advanceTimersByTime(1000);
+    const time = (ms: number) => new Date(T0 + ms).toISOString();
+    expect(batches).toEqual([
+      [{ type: 'put', key: 'a', value: 1, revision: 1, time: time(0) }],
+      [{ type: 'put', key: 'a', value: 2, prevValue: 1, revision: 2, time: time(0) }],
+      [{ type: 'put', key: 'b', value: 'x', revision: 3, time: time(0) }],
+      [{ type: 'delete', key: 'b', prevValue: 'x', revision: 4, time: time(0) }],
+      [{ type: 'expire', key: 'a', prevValue: 2, revision: 5, time: time(1000) }],
+    ]);
+    expect(feed.revision).toBe(await store.revision());
+  });
+
+  it('publishes a multi-pair set as one batch of consecutive revisions', async () => {
+    await store.set([
+      { key: 'x', value: 1 },
+      { key: 'y', value: 2 },
+      { key: 'z', value: 3 },
+    ]);
+    expect(batches).toHaveLength(1);
+    expect(batches[0].map((e) => [e.key, e.revision])).toEqual([['x', 1], ['y', 2], ['z', 3]]);
+  });
+
+  it('expires each key exactly once, whether the sweeper or a write finds it first', async () => {
+    await store.set([{ key: 'a', value: 1 }, { key: 'b', value: 2 }], { ttlSeconds: 1 });
+    jest.setSystemTime(T0 + 1500); // due, but the sweeper has not run yet
+    await store.set([{ key: 'a', value: 'again' }]);
+    jest.advanceTimersByTime(1000);
+    store.sweep(Date.now() + 10_000);
+    const flat = batches.flat().map((e) => `${e.type}:${e.key}`);
+    expect(flat).toEqual(['put:a', 'put:b', 'expire:a', 'put:a', 'expire:b']);
+  });
+
+  it('publishes the expiries a failed conditional write caused, and nothing for the write', async () => {
+    await store.set([{ key: 'a', value: 1 }], { ttlSeconds: 1 });
+    await store.set([{ key: 'b', value: 2 }]);
+    jest.setSystemTime(T0 + 2000);
+    await expect(store.set([{ key: 'a', value: 9 }, { key: 'b', value: 9 }], { precondition: { exists: false } })).rejects.toThrow();
+    expect(batches.flat().map((e) => `${e.type}:${e.key}`)).toEqual(['put:a', 'put:b', 'expire:a']);
   });
 });

@@ -1,5 +1,6 @@
 import BTree from 'sorted-btree';
 import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
+import { ChangeFeed, type ChangeEvent } from './change-feed';
 import { compareCodePoints } from './key-order';
 import { MemoryKeyIndex } from './memory-key.index';
 import {
@@ -46,8 +47,13 @@ export class MemoryStore extends KeyValueStore {
   private currentRevision = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
+  /** Events of the mutation in progress, published together when it completes. */
+  private pending: ChangeEvent[] = [];
 
-  constructor(private readonly options: MemoryStoreOptions) {
+  constructor(
+    private readonly options: MemoryStoreOptions,
+    private readonly feed: ChangeFeed,
+  ) {
     super();
   }
 
@@ -71,36 +77,45 @@ export class MemoryStore extends KeyValueStore {
   }
 
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
-    const now = Date.now();
-    const current = entries.map(({ key }) => this.live(key, now));
-    if (options.precondition) {
-      checkPreconditions(entries, current, options.precondition);
-    }
-    const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
-    return entries.map(({ key, value }) => {
-      // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
-      const previous = this.records.get(key) ?? null;
-      const record: KvRecord = {
-        key,
-        value,
-        revision: ++this.currentRevision,
-        createdAt: previous?.createdAt ?? now,
-        updatedAt: now,
-        expiresAt,
-      };
-      this.unindexExpiry(previous);
-      this.records.set(key, record);
-      if (expiresAt !== null) this.expiries.set([expiresAt, key], true);
-      return { record, created: previous === null };
+    return this.mutate((now) => {
+      const current = entries.map(({ key }) => this.live(key, now));
+      if (options.precondition) {
+        checkPreconditions(entries, current, options.precondition);
+      }
+      const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
+      const time = new Date(now).toISOString();
+      return entries.map(({ key, value }) => {
+        // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
+        const previous = this.records.get(key) ?? null;
+        const record: KvRecord = {
+          key,
+          value,
+          revision: ++this.currentRevision,
+          createdAt: previous?.createdAt ?? now,
+          updatedAt: now,
+          expiresAt,
+        };
+        this.unindexExpiry(previous);
+        this.records.set(key, record);
+        if (expiresAt !== null) this.expiries.set([expiresAt, key], true);
+        this.pending.push(
+          previous === null
+            ? { type: 'put', key, value, revision: record.revision, time }
+            : { type: 'put', key, value, prevValue: previous.value, revision: record.revision, time },
+        );
+        return { record, created: previous === null };
+      });
     });
   }
 
   async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
-    const current = this.live(key, Date.now());
-    if (precondition) checkPreconditions([{ key, value: null }], [current], precondition);
-    if (current === null) throw new KeyNotFoundError([key]);
-    this.remove(current);
-    return current;
+    return this.mutate((now) => {
+      const current = this.live(key, now);
+      if (precondition) checkPreconditions([{ key, value: null }], [current], precondition);
+      if (current === null) throw new KeyNotFoundError([key]);
+      this.remove(current, 'delete', now);
+      return current;
+    });
   }
 
   async list(query: ListQuery): Promise<Page> {
@@ -135,16 +150,18 @@ export class MemoryStore extends KeyValueStore {
    * Public so tests can drive expiry without waiting for the timer.
    */
   sweep(now = Date.now(), limit = Number.POSITIVE_INFINITY): number {
-    let removed = 0;
-    while (removed < limit) {
-      const due = this.expiries.minKey();
-      if (due === undefined || due[0] > now) break;
-      const record = this.records.get(due[1]);
-      if (record) this.remove(record);
-      else this.expiries.delete(due);
-      removed++;
-    }
-    return removed;
+    return this.mutate(() => {
+      let removed = 0;
+      while (removed < limit) {
+        const due = this.expiries.minKey();
+        if (due === undefined || due[0] > now) break;
+        const record = this.records.get(due[1]);
+        if (record) this.remove(record, 'expire', due[0]);
+        else this.expiries.delete(due);
+        removed++;
+      }
+      return removed;
+    });
   }
 
   private sweepInSlices(): void {
@@ -160,19 +177,36 @@ export class MemoryStore extends KeyValueStore {
     slice();
   }
 
+  /**
+   * Runs one mutation and publishes its events as one batch, also when it throws: a failed precondition
+   * may already have expired keys, and those expiries happened.
+   */
+  private mutate<T>(work: (now: number) => T): T {
+    try {
+      return work(Date.now());
+    } finally {
+      if (this.pending.length > 0) {
+        const batch = this.pending;
+        this.pending = [];
+        this.feed.publish(batch);
+      }
+    }
+  }
+
   /** The record for `key` if live; an expired one is removed first, so its expiry is its own change. */
   private live(key: string, now: number): KvRecord | null {
     const record = this.records.get(key);
     if (!record) return null;
     if (!isExpired(record, now)) return record;
-    this.remove(record);
+    this.remove(record, 'expire', record.expiresAt ?? now);
     return null;
   }
 
-  private remove(record: KvRecord): void {
+  /** Removes a record as one change; `at` is when it happened (an expiry's own time, not the sweep's). */
+  private remove(record: KvRecord, type: 'delete' | 'expire', at: number): void {
     this.records.delete(record.key);
     this.unindexExpiry(record);
-    this.currentRevision++;
+    this.pending.push({ type, key: record.key, prevValue: record.value, revision: ++this.currentRevision, time: new Date(at).toISOString() });
   }
 
   private unindexExpiry(record: KvRecord | null): void {

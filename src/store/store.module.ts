@@ -1,26 +1,31 @@
 import { Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config';
+import { ChangeFeed } from './change-feed';
 import { KeyValueStore } from './kv.store';
+import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
 
 /**
- * Binds the KeyValueStore port to the driver STORE_DRIVER names. Global, so every feature module can
- * inject the port without importing this module.
+ * Binds the KeyValueStore and ChangeFeed ports to the driver STORE_DRIVER names. Global, so every
+ * feature module can inject the ports without importing this module.
  */
 @Global()
 @Module({
   providers: [
     {
-      provide: KeyValueStore,
+      provide: ChangeFeed,
       inject: [ConfigService],
-      useFactory: (config: AppConfig): KeyValueStore => {
+      useFactory: (config: AppConfig): ChangeFeed => new MemoryChangeFeed(config.getOrThrow('WATCH_HISTORY', { infer: true })),
+    },
+    {
+      provide: KeyValueStore,
+      inject: [ConfigService, ChangeFeed],
+      useFactory: (config: AppConfig, feed: ChangeFeed): KeyValueStore => {
         const driver = config.getOrThrow('STORE_DRIVER', { infer: true });
         switch (driver) {
           case 'memory': {
-            const store = new MemoryStore({
-              sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }),
-            });
+            const store = new MemoryStore({ sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }) }, feed);
             store.start();
             return store;
           }
@@ -28,7 +33,7 @@ import { MemoryStore } from './memory.store';
       },
     },
   ],
-  exports: [KeyValueStore],
+  exports: [KeyValueStore, ChangeFeed],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(KeyValueStore) private readonly store: KeyValueStore) {}

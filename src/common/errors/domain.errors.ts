@@ -59,3 +59,23 @@ export class ValueTooLargeError extends DomainError {
     );
   }
 }
+
+/** A capacity limit is reached for now (concurrent watch streams); the client should retry later. */
+export class CapacityExceededError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** A configured count limit is reached (webhook subscriptions); nothing was created. */
+export class LimitReachedError extends DomainError {}
+
+/** No subscription has this id. */
+export class SubscriptionNotFoundError extends DomainError {
+  constructor(readonly id: string) {
+    super('Subscription not found');
+  }
+}

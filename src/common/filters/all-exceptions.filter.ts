@@ -4,12 +4,15 @@ import type { Response } from 'express';
 import type { EnvironmentVariables } from '../../config/env.validation';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import {
+  CapacityExceededError,
   type DomainError,
   InvalidRequestError,
+  LimitReachedError,
   KeyExistsError,
   KeyNotFoundError,
   PreconditionFailedError,
   RevisionMismatchError,
+  SubscriptionNotFoundError,
   ValueTooLargeError,
 } from '../errors/domain.errors';
 
@@ -20,6 +23,9 @@ const DOMAIN_STATUS = new Map<abstract new (...args: never[]) => DomainError, nu
   [RevisionMismatchError, HttpStatus.PRECONDITION_FAILED],
   [PreconditionFailedError, HttpStatus.PRECONDITION_FAILED],
   [ValueTooLargeError, HttpStatus.PAYLOAD_TOO_LARGE],
+  [SubscriptionNotFoundError, HttpStatus.NOT_FOUND],
+  [LimitReachedError, HttpStatus.CONFLICT],
+  [CapacityExceededError, HttpStatus.SERVICE_UNAVAILABLE],
 ]);
 
 /** body-parser (http-errors) failures that Nest wraps into an HttpException, recognised by `type`. */
@@ -44,6 +50,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
+    if (exception instanceof CapacityExceededError && !res.headersSent) {
+      res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    }
     if (res.headersSent) {
       // A streaming response failed midway: the status line is gone, all that is left is to stop.
       res.end();

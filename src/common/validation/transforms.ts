@@ -1,3 +1,5 @@
+import { applyDecorators } from '@nestjs/common';
+import { Transform } from 'class-transformer';
 import { ValidateBy, type ValidationOptions } from 'class-validator';
 
 /**
@@ -39,4 +41,9 @@ export function IsIntInRange(min: number, max: number, options?: ValidationOptio
     },
     options,
   );
+}
+
+/** An integer environment setting: parsed from its string form, then held to [min, max]. */
+export function IntSetting(min: number, max: number): PropertyDecorator {
+  return applyDecorators(Transform(toInt), IsIntInRange(min, max));
 }

@@ -1,0 +1,76 @@
+import { ChangeFeed, type ChangeEvent, type WatchSink } from './change-feed';
+
+/**
+ * The in-process change feed: a ring buffer of the last `history` events and a set of live sinks.
+ *
+ * Replay-then-live is gapless without any locking because everything here is synchronous: `watch` reads
+ * the backlog and registers the sink in one turn of the event loop, and the store publishes in one turn
+ * too, so no event can fall between the two.
+ */
+export class MemoryChangeFeed extends ChangeFeed {
+  private readonly ring: (ChangeEvent | undefined)[];
+  /** Index in `ring` where the next event goes. */
+  private head = 0;
+  private size = 0;
+  private latest = 0;
+  private readonly sinks = new Set<WatchSink>();
+
+  constructor(private readonly history: number) {
+    super();
+    this.ring = new Array<ChangeEvent | undefined>(history);
+  }
+
+  get revision(): number {
+    return this.latest;
+  }
+
+  get watchers(): number {
+    return this.sinks.size;
+  }
+
+  /** Starts the revision count where the store's is (a store restored from a snapshot, later). */
+  resumeAt(revision: number): void {
+    this.latest = revision;
+  }
+
+  publish(batch: readonly ChangeEvent[]): void {
+    if (batch.length === 0) return;
+    for (const event of batch) {
+      this.ring[this.head] = event;
+      this.head = (this.head + 1) % this.history;
+      this.size = Math.min(this.size + 1, this.history);
+    }
+    this.latest = batch[batch.length - 1].revision;
+    // A sink that throws must not starve the others of the batch.
+    for (const sink of [...this.sinks]) {
+      try {
+        sink.events(batch);
+      } catch {
+        this.sinks.delete(sink);
+      }
+    }
+  }
+
+  watch(since: number | null, sink: WatchSink): () => void {
+    if (since !== null && since !== this.latest) {
+      const backlog = this.since(since);
+      if (backlog === null) sink.reset(this.latest);
+      else if (backlog.length > 0) sink.events(backlog);
+    }
+    this.sinks.add(sink);
+    return () => this.sinks.delete(sink);
+  }
+
+  /** Retained events after `since`, or null when some of them are no longer retained (or never were). */
+  private since(since: number): ChangeEvent[] | null {
+    if (since > this.latest || since < 0) return null;
+    const oldest = this.latest - this.size + 1; // revisions in the ring are consecutive
+    if (since < oldest - 1) return null;
+    const count = this.latest - since;
+    const events: ChangeEvent[] = [];
+    for (let i = this.size - count; i < this.size; i++) {
+      events.push(this.ring[(this.head - this.size + i + this.history) % this.history] as ChangeEvent);
+    }
+    return events;
+  }
+}

@@ -1,0 +1,69 @@
+import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import type { Response } from 'express';
+import { CapacityExceededError } from '../common/errors/domain.errors';
+import type { EnvironmentVariables } from '../config/env.validation';
+import { ChangeFeed } from '../store/change-feed';
+import { type EventFilter, matches } from './event-filter';
+import { SseStream } from './sse.stream';
+
+/** Live watch streams: opens them on the change feed, caps how many exist, ends them all at shutdown. */
+@Injectable()
+export class WatchService implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(WatchService.name);
+  private readonly streams = new Set<SseStream>();
+  private readonly maxStreams: number;
+  private readonly heartbeatMs: number;
+  private readonly maxBufferBytes: number;
+
+  constructor(
+    private readonly feed: ChangeFeed,
+    config: ConfigService<EnvironmentVariables, true>,
+  ) {
+    this.maxStreams = config.getOrThrow('WATCH_MAX_STREAMS', { infer: true });
+    this.heartbeatMs = config.getOrThrow('WATCH_HEARTBEAT_MS', { infer: true });
+    this.maxBufferBytes = config.getOrThrow('WATCH_MAX_BUFFER_BYTES', { infer: true });
+  }
+
+  /** Open streams (for metrics, and for tests proving that closed connections release everything). */
+  get active(): number {
+    return this.streams.size;
+  }
+
+  /**
+   * Starts streaming `filter`'s events to `res`: the retained ones after `since` first (or a reset when
+   * they are gone), then live ones. Throws before anything is written when the stream cap is reached.
+   */
+  open(res: Response, filter: EventFilter, since: number | null): void {
+    if (this.streams.size >= this.maxStreams) {
+      throw new CapacityExceededError(`Too many watch streams (WATCH_MAX_STREAMS=${this.maxStreams}); retry later`, 5);
+    }
+    let stop: () => void = () => undefined;
+    const stream: SseStream = new SseStream(
+      res,
+      { heartbeatMs: this.heartbeatMs, maxBufferBytes: this.maxBufferBytes, progress: () => this.feed.revision },
+      (reason) => {
+        stop();
+        this.streams.delete(stream);
+        if (reason === 'overflow') this.logger.warn(`watch stream ended: client too slow (WATCH_MAX_BUFFER_BYTES=${this.maxBufferBytes})`);
+      },
+    );
+    this.streams.add(stream);
+    stream.open(since ?? this.feed.revision);
+    stop = this.feed.watch(since, {
+      events: (batch) => {
+        const matching = batch.filter((event) => matches(filter, event));
+        // The batch itself when all of it matches, so its encoding is shared with every other stream.
+        if (matching.length > 0) stream.send(matching.length === batch.length ? batch : matching);
+      },
+      reset: (revision) => stream.reset(revision),
+    });
+    // The replay itself may have ended the stream (overflow) before `stop` was known.
+    if (stream.isEnded) stop();
+  }
+
+  /** Ends every stream before the HTTP server closes, so shutdown does not wait on them. */
+  beforeApplicationShutdown(): void {
+    for (const stream of [...this.streams]) stream.end('shutdown');
+  }
+}

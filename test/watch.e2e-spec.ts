@@ -1,0 +1,272 @@
+import http from 'node:http';
+import request from 'supertest';
+import { ChangeFeed } from '../src/store/change-feed';
+import { WatchService } from '../src/subscription/watch.service';
+import { openSse, refusedBody, type SseClient } from './helpers/sse-client';
+import { startTestApp, type TestApp } from './helpers/test-app';
+
+describe('GET /watch (e2e, real event streams)', () => {
+  let t: TestApp;
+  const clients: SseClient[] = [];
+  const json = { 'Content-Type': 'application/json' };
+
+  async function watch(query = '', headers: Record<string, string> = {}): Promise<SseClient> {
+    const client = await openSse(`${t.url}/watch${query}`, headers);
+    clients.push(client);
+    return client;
+  }
+  const set = (pairs: Record<string, unknown>, query = '') => request(t.url).post(`/set${query}`).set(json).send(JSON.stringify(pairs)).expect(200);
+  const revisions = (c: SseClient) => c.events().map((e) => Number(e.id));
+  const closeAll = () => clients.splice(0).forEach((c) => c.close());
+
+  afterEach(async () => {
+    closeAll();
+    await t?.close();
+  });
+
+  describe('streams', () => {
+    beforeEach(async () => {
+      t = await startTestApp({ KV_EXPIRY_SWEEP_INTERVAL_MS: '50' });
+    });
+
+    it('answers with proxy-friendly event-stream headers', async () => {
+      const c = await watch();
+      expect(c.status).toBe(200);
+      expect(c.headers['content-type']).toMatch(/^text\/event-stream/);
+      expect(c.headers['cache-control']).toMatch(/no-cache/);
+      expect(c.headers['x-accel-buffering']).toBe('no');
+    });
+
+    it('sends put, put-with-prevValue, delete and expire events with id = revision and event = type', async () => {
+      const c = await watch();
+      await set({ key: 'k', value: 1 });
+      await set({ key: 'k', value: { v: 2 } });
+      await request(t.url).delete('/keys/k').expect(204);
+      await set({ key: 't', value: 'bye' }, '?ttl=1');
+      await c.waitFor(() => c.events().length === 5, 4000);
+      const events = c.events();
+      expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'put'], ['2', 'put'], ['3', 'delete'], ['4', 'put'], ['5', 'expire']]);
+      expect(events[0].data).toEqual({ type: 'put', key: 'k', value: 1, revision: 1, time: expect.any(String) });
+      expect(events[1].data).toMatchObject({ type: 'put', key: 'k', value: { v: 2 }, prevValue: 1, revision: 2 });
+      expect(events[2].data).toMatchObject({ type: 'delete', key: 'k', prevValue: { v: 2 }, revision: 3 });
+      expect(events[2].data).not.toHaveProperty('value');
+      expect(events[4].data).toMatchObject({ type: 'expire', key: 't', prevValue: 'bye', revision: 5 });
+      // one expire event, soon after expiresAt, without anyone reading the key
+      await new Promise((r) => setTimeout(r, 300));
+      expect(c.events().filter((e) => e.event === 'expire')).toHaveLength(1);
+    });
+
+    it.each([
+      ['?key=user:1', ['user:1']],
+      ['?prefix=user:', ['user:1', 'user:12']],
+      ['?suffix=:1', ['user:1', 'order:1']],
+      ['', ['user:1', 'user:12', 'order:1', 'other', 'sentinel']],
+    ])('filters %s', async (query, expected) => {
+      const c = await watch(query);
+      await set({ 'user:1': 1, 'user:12': 2, 'order:1': 3, other: 4 });
+      await set({ sentinel: true });
+      const all = await watch('?since=0');
+      await all.waitFor(() => all.events().some((e) => e.data.key === 'sentinel'));
+      // the sentinel is written after everything else, so the filtered stream has had all its events by now
+      await new Promise((r) => setTimeout(r, 50));
+      expect(c.events().map((e) => e.data.key)).toEqual(expected);
+    });
+
+    it('delivers a multi-pair set as consecutive revisions in one write', async () => {
+      const c = await watch();
+      await set({ a: 1, b: 2, c: 3 });
+      await c.waitFor(() => c.events().length === 3);
+      const frames = c.frames.filter((f) => f.event);
+      expect(frames.map((f) => f.id)).toEqual(['1', '2', '3']);
+      expect(new Set(frames.map((f) => f.chunk)).size).toBe(1);
+    });
+
+    it('keeps revision order under concurrent writes, with no gap', async () => {
+      const c = await watch();
+      await Promise.all(
+        Array.from({ length: 200 }, (_, i) => request(t.url).put(`/keys/k${i % 17}`).set(json).send(JSON.stringify({ value: i })).expect((r) => expect(r.status).toBeLessThan(300))),
+      );
+      await c.waitFor(() => c.events().length === 200);
+      expect(revisions(c)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
+    });
+
+    it('resumes with Last-Event-ID and with since: no gap, no duplicate', async () => {
+      const first = await watch();
+      for (let i = 0; i < 10; i++) await set({ [`k${i}`]: i });
+      await first.waitFor(() => first.events().length === 10);
+      first.close();
+      for (let i = 10; i < 15; i++) await set({ [`k${i}`]: i });
+      const byHeader = await watch('', { 'Last-Event-ID': '10' });
+      const byQuery = await watch('?since=10');
+      // Last-Event-ID wins over since (browsers resend the original URL)
+      const both = await watch('?since=2', { 'Last-Event-ID': '12' });
+      await set({ live: true });
+      for (const c of [byHeader, byQuery]) {
+        await c.waitFor(() => c.events().length === 6);
+        expect(revisions(c)).toEqual([11, 12, 13, 14, 15, 16]);
+      }
+      await both.waitFor(() => revisions(both).includes(16));
+      expect(revisions(both)).toEqual([13, 14, 15, 16]);
+    });
+
+    it('resumes without gap or duplicate while writes keep coming during the replay', async () => {
+      for (let i = 0; i < 300; i++) await set({ [`seed${i}`]: i });
+      let writing = true;
+      const writer = (async () => {
+        let i = 0;
+        while (writing) await set({ [`w${i++ % 50}`]: i });
+      })();
+      await new Promise((r) => setTimeout(r, 50));
+      const resumed = await watch('?since=100');
+      await new Promise((r) => setTimeout(r, 300));
+      writing = false;
+      await writer;
+      const last = (await request(t.url).put('/keys/end').set(json).send('{"value":1}')).body.revision as number;
+      await resumed.waitFor(() => revisions(resumed).includes(last));
+      const seen = revisions(resumed);
+      expect(seen).toEqual(Array.from({ length: last - 100 }, (_, i) => 101 + i));
+    });
+
+    it('ends a slow consumer with event: overflow instead of buffering without bound', async () => {
+      closeAll();
+      await t.close();
+      t = await startTestApp({ WATCH_MAX_BUFFER_BYTES: '65536' });
+      const slow = await watch();
+      slow.response.pause(); // stop reading: the socket and then the server-side buffer fill up
+      const big = 'x'.repeat(256 * 1024);
+      for (let i = 0; i < 60; i++) await set({ [`big${i}`]: big });
+      slow.response.resume();
+      await slow.ended;
+      const last = slow.frames[slow.frames.length - 1];
+      expect(last.event).toBe('overflow');
+      const info = JSON.parse(last.data as string);
+      const delivered = slow.events().filter((e) => e.event === 'put').map((e) => Number(e.id));
+      expect(info.lastRevision).toBe(delivered[delivered.length - 1]);
+      expect(delivered.length).toBeLessThan(60);
+      expect(t.app.get(WatchService).active).toBe(0);
+      // and the client resumes from where it stopped
+      const resumed = await watch('', { 'Last-Event-ID': String(info.lastRevision) });
+      await resumed.waitFor(() => resumed.events().length === 60 - delivered.length, 10_000);
+      expect(revisions(resumed)[0]).toBe(info.lastRevision + 1);
+    });
+
+    it('releases everything when clients disconnect: streams, feed listeners and heartbeat timers', async () => {
+      const watchers = t.app.get(WatchService);
+      const feed = t.app.get(ChangeFeed);
+      const baseFeed = feed.watchers;
+      const created = new Set<unknown>();
+      const setSpy = jest.spyOn(global, 'setInterval');
+      const clearSpy = jest.spyOn(global, 'clearInterval');
+      try {
+        const opened = await Promise.all(Array.from({ length: 20 }, (_, i) => watch(i % 2 ? '?prefix=a' : '')));
+        setSpy.mock.results.forEach((r) => created.add(r.value));
+        expect(created.size).toBe(20); // one heartbeat per stream
+        expect(watchers.active).toBe(20);
+        expect(feed.watchers).toBe(baseFeed + 20);
+        opened.forEach((c) => c.close());
+        const deadline = Date.now() + 3000;
+        while (watchers.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        expect(watchers.active).toBe(0);
+        expect(feed.watchers).toBe(baseFeed);
+        const cleared = new Set<unknown>(clearSpy.mock.calls.map(([handle]) => handle));
+        expect([...created].filter((handle) => !cleared.has(handle))).toEqual([]);
+      } finally {
+        setSpy.mockRestore();
+        clearSpy.mockRestore();
+      }
+    });
+
+    it.each([
+      ['?key=a&prefix=b', /at most one/],
+      ['?since=-1', /since/],
+      ['?since=abc', /since/],
+      ['?key=', /key/],
+    ])('rejects %s with 400 in the JSON error shape', async (query, message) => {
+      const res = await request(t.url).get(`/watch${query}`);
+      expect(res.status).toBe(400);
+      expect(res.body).toMatchObject({ status: 'error', statusCode: 400 });
+      expect(res.body.message).toMatch(message);
+    });
+
+    it('rejects a malformed Last-Event-ID with 400', async () => {
+      const res = await request(t.url).get('/watch').set('Last-Event-ID', 'abc');
+      expect(res.status).toBe(400);
+      expect(res.body.message).toMatch(/Last-Event-ID/);
+    });
+  });
+
+  describe('history, heartbeat, capacity, shutdown', () => {
+    it('sends reset with the current revision when the requested history is gone, then continues live', async () => {
+      t = await startTestApp({ WATCH_HISTORY: '5' });
+      for (let i = 0; i < 10; i++) await set({ [`k${i}`]: i });
+      const c = await watch('?since=2');
+      await set({ after: true });
+      await c.waitFor(() => c.events().length === 2);
+      const [reset, live] = c.events();
+      expect(reset).toEqual({ id: '10', event: 'reset', data: { revision: 10 } });
+      expect(live).toMatchObject({ id: '11', event: 'put', data: { key: 'after' } });
+      // within the history: a plain replay
+      const fine = await watch('?since=6');
+      await fine.waitFor(() => fine.events().length === 5);
+      expect(revisions(fine)).toEqual([7, 8, 9, 10, 11]);
+    });
+
+    it('sends heartbeats, and advances Last-Event-ID past changes a filtered stream does not match', async () => {
+      t = await startTestApp({ WATCH_HEARTBEAT_MS: '100' });
+      const c = await watch('?key=watched');
+      await set({ other1: 1, other2: 2 });
+      await c.waitFor(() => c.frames.some((f) => f.comment === 'heartbeat' && f.id === '2'), 2000);
+      await c.waitFor(() => c.frames.filter((f) => f.comment === 'heartbeat').length >= 3, 2000);
+      expect(c.events()).toEqual([]);
+    });
+
+    it('answers 503 with Retry-After beyond WATCH_MAX_STREAMS, and admits again once one closes', async () => {
+      t = await startTestApp({ WATCH_MAX_STREAMS: '2' });
+      const a = await watch();
+      await watch();
+      const refused = await openSse(`${t.url}/watch`);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('5');
+      expect(refusedBody(refused)).toMatchObject({ status: 'error', statusCode: 503, message: expect.stringMatching(/WATCH_MAX_STREAMS=2/) });
+      a.close();
+      await a.ended;
+      const deadline = Date.now() + 2000;
+      while (t.app.get(WatchService).active > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      expect((await watch()).status).toBe(200);
+    });
+
+    it('ends open streams at shutdown with retry and the last revision, so shutdown does not hang', async () => {
+      t = await startTestApp();
+      const c = await watch();
+      await set({ a: 1 });
+      await c.waitFor(() => c.events().length === 1);
+      const started = Date.now();
+      await t.close();
+      await c.ended;
+      expect(Date.now() - started).toBeLessThan(3000);
+      const last = c.frames[c.frames.length - 1];
+      expect(last).toMatchObject({ event: 'shutdown', retry: '1000', data: JSON.stringify({ lastRevision: 1 }) });
+      t = undefined as unknown as TestApp;
+    });
+  });
+
+  it('works with a plain HTTP/1.1 client that reads chunk by chunk', async () => {
+    t = await startTestApp();
+    const text = await new Promise<string>((resolve, reject) => {
+      const req = http.get(`${t.url}/watch?key=x`, (res) => {
+        let data = '';
+        res.on('data', (c: Buffer) => {
+          data += c.toString();
+          if (data.includes('event: put')) {
+            req.destroy();
+            resolve(data);
+          }
+        });
+      });
+      req.on('error', reject);
+      // supertest sends only once its request is awaited or then()-ed
+      setTimeout(() => set({ x: 'y' }).then(() => undefined, reject), 50);
+    });
+    expect(text).toContain('id: 1\nevent: put\ndata: {"type":"put","key":"x","value":"y","revision":1,');
+  });
+});
