@@ -8,7 +8,9 @@ import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { loggerOptions } from './common/logging/logger.options';
 import type { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/env.validation';
+import { HealthModule } from './health/health.module';
 import { KeyValueModule } from './key-value/key-value.module';
+import { MetricsModule } from './metrics/metrics.module';
 import { SearchModule } from './search/search.module';
 import { SubscriptionModule } from './subscription/subscription.module';
 import { StoreModule } from './store/store.module';
@@ -42,7 +44,9 @@ export class AppModule {
           inject: [ConfigService],
           useFactory: (config: AppConfig) => loggerOptions(config.getOrThrow('LOG_LEVEL', { infer: true })),
         }),
+        MetricsModule,
         StoreModule,
+        HealthModule,
         KeyValueModule,
         SearchModule,
         SubscriptionModule,

@@ -7,6 +7,10 @@ import type { AppConfig } from './config/app-config';
 import { ConfigService } from '@nestjs/config';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
+import { HEALTH_TAG } from './health/health.controller';
+import { LifecycleService } from './health/lifecycle.service';
+import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { METRICS_TAG } from './metrics/metrics.controller';
 import { SEARCH_TAG } from './search/search.controller';
 import { SUBSCRIPTIONS_TAG } from './subscription/subscriptions.controller';
 import { WATCH_TAG } from './subscription/watch.controller';
@@ -39,6 +43,8 @@ export function buildOpenApiDocument(app: INestApplication) {
     .addTag(WATCH_TAG, 'Live change streams (Server-Sent Events) that resume without gaps.')
     .addTag(SUBSCRIPTIONS_TAG, 'Signed webhooks: every matching change POSTed to your URL, retried, dead-lettered.')
     .addTag(SEED_TAG, 'The routes and exact shapes of the services kv-store replaces.')
+    .addTag(HEALTH_TAG, 'Liveness and readiness probes.')
+    .addTag(METRICS_TAG, 'Prometheus metrics.')
     .build();
   return SwaggerModule.createDocument(app, config);
 }
@@ -49,7 +55,22 @@ export function buildOpenApiDocument(app: INestApplication) {
  */
 export function configureApp(app: NestExpressApplication): void {
   const config = app.get<AppConfig>(ConfigService);
+  const lifecycle = app.get(LifecycleService);
   app.useLogger(app.get(Logger));
+  // Mounted first, so the time measured includes every other layer.
+  const httpMetrics = app.get(HttpMetricsMiddleware);
+  app.use(httpMetrics.use.bind(httpMetrics));
+  // Above common load-balancer idle timeouts (60 s), so a proxy never reuses a connection we just closed;
+  // headers may take a little longer still, as Node requires.
+  const server = app.getHttpServer();
+  server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
+  server.headersTimeout = server.keepAliveTimeout + 1000;
+  // While draining, every answer closes its connection, so clients and proxies let go of this process
+  // before it stops accepting connections.
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    if (lifecycle.draining) res.setHeader('Connection', 'close');
+    next();
+  });
   app.disable('x-powered-by');
   // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
   app.set('etag', false);

@@ -6,6 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigService } from '@nestjs/config';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { installGracefulShutdown } from './health/graceful-shutdown';
 import type { AppConfig } from './config/app-config';
 import { ConfigValidationError, validateEnvironment } from './config/env.validation';
 
@@ -22,9 +23,12 @@ async function bootstrap(): Promise<void> {
     abortOnError: false,
   });
   configureApp(app);
-  // Exit 0 after a clean shutdown (not by re-raising the signal): orchestrators read a signal death as a crash.
-  app.enableShutdownHooks(['SIGTERM', 'SIGINT'], { useProcessExit: true });
   const config = app.get<AppConfig>(ConfigService);
+  installGracefulShutdown(
+    app,
+    { delayMs: config.getOrThrow('SHUTDOWN_DELAY_MS', { infer: true }), timeoutMs: config.getOrThrow('SHUTDOWN_TIMEOUT_MS', { infer: true }) },
+    new Logger('Shutdown'),
+  );
   await app.listen(config.getOrThrow('PORT', { infer: true }), config.getOrThrow('HOST', { infer: true }));
   const { address, port } = app.getHttpServer().address() as AddressInfo;
   const driver = config.getOrThrow('STORE_DRIVER', { infer: true });

@@ -29,6 +29,10 @@ describe('API docs (e2e)', () => {
         'DELETE /subscriptions/{id}',
         'GET /',
         'GET /get/{key}',
+        'GET /health',
+        'GET /health/live',
+        'GET /health/ready',
+        'GET /metrics',
         'GET /keys',
         'GET /keys/{key}',
         'GET /search',
@@ -40,12 +44,13 @@ describe('API docs (e2e)', () => {
         'PUT /keys/{key}',
       ].sort(),
     );
-    // Listing subscriptions takes no input, so no client error is possible there.
-    for (const { id, op } of operations.filter((o) => o.id !== 'GET /subscriptions')) {
+    // These take no input, so no client error is possible there.
+    const inputless = ['GET /subscriptions', 'GET /health', 'GET /health/live', 'GET /health/ready', 'GET /metrics'];
+    for (const { id, op } of operations.filter((o) => !inputless.includes(o.id))) {
       const errors = Object.keys(op.responses).filter((code) => code.startsWith('4'));
       expect({ id, documentsErrors: errors.length > 0 }).toEqual({ id, documentsErrors: true });
     }
-    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'search', 'watch', 'subscriptions', 'seed-compatible']);
+    expect(doc.tags.map((tag: { name: string }) => tag.name)).toEqual(['keys', 'search', 'watch', 'subscriptions', 'seed-compatible', 'health', 'metrics']);
     const watchOp = doc.paths['/watch'].get;
     expect(Object.keys(watchOp.responses['200'].content)).toEqual(['text/event-stream']);
     expect(watchOp.description).toMatch(/Last-Event-ID/);

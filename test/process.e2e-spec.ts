@@ -1,13 +1,10 @@
-import { runServerProcess, type ServerProcess, startServerProcess } from './helpers/server-process';
+import { killIfRunning, runServerProcess, type ServerProcess, startServerProcess } from './helpers/server-process';
 
 describe('the built server as a process', () => {
   let server: ServerProcess | undefined;
 
   afterEach(async () => {
-    if (server && server.child.exitCode === null && server.child.signalCode === null) {
-      server.child.kill('SIGKILL');
-      await server.exited;
-    }
+    await killIfRunning(server);
     server = undefined;
   });
 

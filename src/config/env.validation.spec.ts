@@ -23,6 +23,10 @@ describe('validateEnvironment', () => {
       WEBHOOK_MAX_PENDING: 10000,
       WEBHOOK_MAX_SUBSCRIPTIONS: 1000,
       WEBHOOK_ALLOWED_HOSTS: '',
+      SHUTDOWN_DELAY_MS: 5000,
+      SHUTDOWN_TIMEOUT_MS: 10000,
+      KEEP_ALIVE_TIMEOUT_MS: 65000,
+      HEALTH_STORE_TIMEOUT_MS: 1000,
       LOG_LEVEL: 'info',
     });
   });

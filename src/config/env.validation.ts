@@ -103,6 +103,22 @@ export class EnvironmentVariables {
   @IsString()
   WEBHOOK_ALLOWED_HOSTS: string = '';
 
+  /** After SIGTERM/SIGINT, how long the server keeps serving (while readiness already fails) so load balancers stop routing to it. */
+  @IntSetting(0, 600_000)
+  SHUTDOWN_DELAY_MS: number = 5000;
+
+  /** Then, how long in-flight requests may take to finish before their connections are closed. */
+  @IntSetting(0, 600_000)
+  SHUTDOWN_TIMEOUT_MS: number = 10_000;
+
+  /** Idle keep-alive connections are kept this long: above common load-balancer idle timeouts (60 s). */
+  @IntSetting(1000, 3_600_000)
+  KEEP_ALIVE_TIMEOUT_MS: number = 65_000;
+
+  /** Readiness fails when the store does not answer a ping within this time. */
+  @IntSetting(10, 60_000)
+  HEALTH_STORE_TIMEOUT_MS: number = 1000;
+
   /** Log verbosity (pino levels). */
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';

@@ -1,7 +1,11 @@
 import { Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { AppConfig } from '../config/app-config';
+import { getToken } from '@willsoto/nestjs-prometheus';
+import type { Histogram } from 'prom-client';
+import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
 import { ChangeFeed } from './change-feed';
+import { InstrumentedStore } from './instrumented.store';
 import { KeyValueStore } from './kv.store';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
@@ -20,14 +24,15 @@ import { MemoryStore } from './memory.store';
     },
     {
       provide: KeyValueStore,
-      inject: [ConfigService, ChangeFeed],
-      useFactory: (config: AppConfig, feed: ChangeFeed): KeyValueStore => {
+      inject: [ConfigService, ChangeFeed, getToken(KV_STORE_OPERATION_DURATION)],
+      useFactory: (config: AppConfig, feed: ChangeFeed, duration: Histogram<string>): KeyValueStore => {
         const driver = config.getOrThrow('STORE_DRIVER', { infer: true });
+        const observe = (operation: string, name: string, seconds: number) => duration.observe({ operation, driver: name }, seconds);
         switch (driver) {
           case 'memory': {
             const store = new MemoryStore({ sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }) }, feed);
             store.start();
-            return store;
+            return new InstrumentedStore(store, observe);
           }
         }
       },

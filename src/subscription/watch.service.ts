@@ -1,8 +1,11 @@
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Gauge } from 'prom-client';
 import type { Response } from 'express';
 import { CapacityExceededError } from '../common/errors/domain.errors';
 import type { EnvironmentVariables } from '../config/env.validation';
+import { KV_WATCH_STREAMS } from '../metrics/metric-names';
 import { ChangeFeed } from '../store/change-feed';
 import { type EventFilter, matches } from './event-filter';
 import { SseStream } from './sse.stream';
@@ -19,6 +22,7 @@ export class WatchService implements BeforeApplicationShutdown {
   constructor(
     private readonly feed: ChangeFeed,
     config: ConfigService<EnvironmentVariables, true>,
+    @InjectMetric(KV_WATCH_STREAMS) private readonly gauge: Gauge<string>,
   ) {
     this.maxStreams = config.getOrThrow('WATCH_MAX_STREAMS', { infer: true });
     this.heartbeatMs = config.getOrThrow('WATCH_HEARTBEAT_MS', { infer: true });
@@ -45,10 +49,12 @@ export class WatchService implements BeforeApplicationShutdown {
       (reason) => {
         stop();
         this.streams.delete(stream);
+        this.gauge.set(this.streams.size);
         if (reason === 'overflow') this.logger.warn(`watch stream ended: client too slow (WATCH_MAX_BUFFER_BYTES=${this.maxBufferBytes})`);
       },
     );
     this.streams.add(stream);
+    this.gauge.set(this.streams.size);
     stream.open(since ?? this.feed.revision);
     stop = this.feed.watch(since, {
       events: (batch) => {

@@ -1,10 +1,13 @@
 import { type BeforeApplicationShutdown, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
 import { createHmac, randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
 import type { EnvironmentVariables } from '../config/env.validation';
+import { KV_WEBHOOK_DELIVERIES_TOTAL } from '../metrics/metric-names';
 import { ChangeFeed, type ChangeEvent } from '../store/change-feed';
 import { matches } from './event-filter';
 import { type Subscription, SubscriptionRepository } from './subscription.repository';
@@ -94,13 +97,12 @@ export class WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdow
   private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
   private stopWatching: () => void = () => undefined;
   private stopped = false;
-  /** Totals per result, for metrics. */
-  readonly results: Record<DeliveryResult, number> = { delivered: 0, failed: 0, dead_lettered: 0 };
 
   constructor(
     private readonly feed: ChangeFeed,
     private readonly repository: SubscriptionRepository,
     config: ConfigService<EnvironmentVariables, true>,
+    @InjectMetric(KV_WEBHOOK_DELIVERIES_TOTAL) private readonly deliveries: Counter<string>,
   ) {
     this.policy = new WebhookTargetPolicy(config.getOrThrow('WEBHOOK_ALLOWED_HOSTS', { infer: true }));
     this.timeoutMs = config.getOrThrow('WEBHOOK_TIMEOUT_MS', { infer: true });
@@ -197,14 +199,14 @@ export class WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdow
     if (worker.inFlight !== controller || this.workers.get(worker.subscription.id) !== worker) return; // untracked meanwhile
     worker.inFlight = null;
     if (error === null) {
-      this.results.delivered++;
+      this.count('delivered');
       worker.lastDeliveredRevision = item.event.revision;
       worker.consecutiveFailures = 0;
       worker.shift();
       this.kick(worker);
       return;
     }
-    this.results.failed++;
+    this.count('failed');
     worker.consecutiveFailures++;
     worker.lastError = error;
     if (item.attempts >= this.maxAttempts) {
@@ -218,6 +220,10 @@ export class WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdow
     }, this.backoff(item.attempts));
   }
 
+  private count(result: DeliveryResult): void {
+    this.deliveries.inc({ result });
+  }
+
   /** Exponential backoff with equal jitter: half the delay fixed, half random, so retries spread out. */
   private backoff(attempts: number): number {
     const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempts - 1));
@@ -225,7 +231,7 @@ export class WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdow
   }
 
   private deadLetter(worker: Worker, item: Queued, error: string, isHead = true): void {
-    this.results.dead_lettered++;
+    this.count('dead_lettered');
     worker.deadLettered++;
     worker.deadLetters.push({ revision: item.event.revision, key: item.event.key, attempts: item.attempts, error, at: new Date().toISOString() });
     if (worker.deadLetters.length > DEAD_LETTERS_KEPT) worker.deadLetters.shift();

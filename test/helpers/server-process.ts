@@ -21,7 +21,8 @@ export interface ServerProcess {
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does it)`);
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    // No shutdown delay unless a test asks for one: there is no load balancer to wait for.
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
@@ -60,4 +61,11 @@ export function runServerProcess(env: Record<string, string>): Promise<{ code: n
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
     child.once('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** Kills a server a test started, if it is still running, and waits for it (afterEach clean-up). */
+export async function killIfRunning(server: ServerProcess | undefined): Promise<void> {
+  if (!server) return;
+  if (server.child.exitCode === null && server.child.signalCode === null) server.child.kill('SIGKILL');
+  await server.exited;
 }

@@ -87,10 +87,20 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return { status: 'error', statusCode, message: `Malformed JSON body: ${cause.message}` };
     }
     const response = exception.getResponse();
+    if (isHealthCheckFailure(response)) {
+      // Keep terminus' own report (info, error), inside our error shape.
+      const down = Object.keys(response.error).join(', ');
+      return { status: 'error', statusCode, message: `Not ready: ${down}`, info: response.info, error: response.error } as ErrorResponseDto;
+    }
     const message = typeof response === 'object' && response !== null && 'message' in response ? response.message : response;
     if (Array.isArray(message)) {
       return { status: 'error', statusCode, message: message.join('; '), details: message };
     }
     return { status: 'error', statusCode, message: String(message) };
   }
+}
+
+/** The body terminus throws with when a health check fails. */
+function isHealthCheckFailure(response: unknown): response is { info: object; error: Record<string, unknown> } {
+  return typeof response === 'object' && response !== null && 'error' in response && 'info' in response && 'details' in response;
 }

@@ -1,0 +1,37 @@
+import { Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
+import type { EnvironmentVariables } from '../config/env.validation';
+import { KeyValueStore } from '../store/kv.store';
+
+/** Up when the store answers a ping within HEALTH_STORE_TIMEOUT_MS. */
+@Injectable()
+export class StoreHealthIndicator {
+  private readonly timeoutMs: number;
+
+  constructor(
+    private readonly store: KeyValueStore,
+    private readonly indicators: HealthIndicatorService,
+    config: ConfigService<EnvironmentVariables, true>,
+  ) {
+    this.timeoutMs = config.getOrThrow('HEALTH_STORE_TIMEOUT_MS', { infer: true });
+  }
+
+  async check(key = 'store'): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check(key);
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.store.ping(),
+        new Promise((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
+        }),
+      ]);
+      return indicator.up({ driver: this.store.driver });
+    } catch (error) {
+      return indicator.down({ driver: this.store.driver, message: error instanceof Error ? error.message : String(error) });
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}

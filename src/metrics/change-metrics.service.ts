@@ -1,0 +1,29 @@
+import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { InjectMetric } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { ChangeFeed } from '../store/change-feed';
+import { KV_EVENTS_TOTAL } from './metric-names';
+
+/** Counts change events by type, from the feed itself (so every driver is counted the same way). */
+@Injectable()
+export class ChangeMetricsService implements OnModuleInit, OnApplicationShutdown {
+  private stop: () => void = () => undefined;
+
+  constructor(
+    private readonly feed: ChangeFeed,
+    @InjectMetric(KV_EVENTS_TOTAL) private readonly events: Counter<string>,
+  ) {}
+
+  onModuleInit(): void {
+    this.stop = this.feed.watch(null, {
+      events: (batch) => {
+        for (const event of batch) this.events.inc({ type: event.type });
+      },
+      reset: () => undefined,
+    });
+  }
+
+  onApplicationShutdown(): void {
+    this.stop();
+  }
+}

@@ -1,0 +1,25 @@
+import { Controller, Get, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { PrometheusController } from '@willsoto/nestjs-prometheus';
+import type { Response } from 'express';
+
+export const METRICS_TAG = 'metrics';
+
+/** The library's exporter, documented. Never authenticated, never rate-limited, logged at debug level only. */
+@ApiTags(METRICS_TAG)
+@Controller()
+export class MetricsController extends PrometheusController {
+  @Get()
+  @ApiOperation({
+    summary: 'Prometheus metrics',
+    description:
+      'Process and Node metrics, plus http_request_duration_seconds and http_requests_total {method, route, status_code} ' +
+      '(route is the route template, `unmatched` for unknown paths), kv_keys, kv_watch_streams, kv_events_total {type}, ' +
+      'kv_webhook_deliveries_total {result} and kv_store_operation_duration_seconds {operation, driver}.',
+  })
+  @ApiProduces('text/plain')
+  @ApiOkResponse({ description: 'Prometheus text exposition format.', schema: { type: 'string' } })
+  override index(@Res({ passthrough: true }) response: Response): Promise<string> {
+    return super.index(response);
+  }
+}

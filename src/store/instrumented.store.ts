@@ -1,0 +1,66 @@
+import { KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
+
+/** Receives the duration of each store operation. */
+export type OperationObserver = (operation: string, driver: string, seconds: number) => void;
+
+/**
+ * Times every operation of another store (for kv_store_operation_duration_seconds) without the drivers
+ * knowing about metrics. Failed operations are timed too.
+ */
+export class InstrumentedStore extends KeyValueStore {
+  constructor(
+    private readonly inner: KeyValueStore,
+    private readonly observe: OperationObserver,
+  ) {
+    super();
+  }
+
+  get driver(): string {
+    return this.inner.driver;
+  }
+
+  get(key: string): Promise<KvRecord | null> {
+    return this.time('get', () => this.inner.get(key));
+  }
+
+  set(entries: readonly KvEntry[], options?: WriteOptions): Promise<WriteResult[]> {
+    return this.time('set', () => this.inner.set(entries, options));
+  }
+
+  delete(key: string, precondition?: Precondition): Promise<KvRecord> {
+    return this.time('delete', () => this.inner.delete(key, precondition));
+  }
+
+  list(query: ListQuery): Promise<Page> {
+    return this.time('list', () => this.inner.list(query));
+  }
+
+  listKeys(query: ListQuery): Promise<KeyPage> {
+    return this.time('list_keys', () => this.inner.listKeys(query));
+  }
+
+  count(): Promise<number> {
+    return this.time('count', () => this.inner.count());
+  }
+
+  revision(): Promise<number> {
+    return this.inner.revision();
+  }
+
+  ping(): Promise<void> {
+    return this.time('ping', () => this.inner.ping());
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+
+  private async time<T>(operation: string, run: () => Promise<T>): Promise<T> {
+    const start = process.hrtime.bigint();
+    try {
+      return await run();
+    } finally {
+      this.observe(operation, this.inner.driver, Number(process.hrtime.bigint() - start) / 1e9);
+    }
+  }
+}
