@@ -1,12 +1,14 @@
 import request from 'supertest';
+import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
-describe('REST /keys API (e2e)', () => {
+describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
+  const driver = useDriver(driverName);
   let t: TestApp;
   const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
   beforeEach(async () => {
-    t = await startTestApp();
+    t = await startTestApp(driver.env());
   });
   afterEach(() => t.close());
 

@@ -34,7 +34,7 @@ describe('the built server as a process', () => {
   it.each([
     [{ PORT: 'abc' }, /^Invalid configuration: PORT must be an integer from 0 to 65535 \(got "abc"\)$/],
     [{ PORT: '70000' }, /^Invalid configuration: PORT must be an integer from 0 to 65535 \(got 70000\)$/],
-    [{ STORE_DRIVER: 'mongo' }, /^Invalid configuration: STORE_DRIVER must be one of the following values: memory \(got "mongo"\)$/],
+    [{ STORE_DRIVER: 'mongo' }, /^Invalid configuration: STORE_DRIVER must be one of the following values: memory, redis \(got "mongo"\)$/],
     [{ LOG_LEVEL: 'loud' }, /^Invalid configuration: LOG_LEVEL must be one of the following values: fatal, error, warn, info, debug, trace, silent/],
     [{ KV_MAX_VALUE_BYTES: '2048', KV_MAX_BODY_BYTES: '1024' }, /^Invalid configuration: KV_MAX_BODY_BYTES \(1024\) must be at least KV_MAX_VALUE_BYTES/],
   ])('refuses to start with %j: exit 1 and one clear line', async (env, message) => {

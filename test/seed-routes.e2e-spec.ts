@@ -1,13 +1,15 @@
 import request from 'supertest';
 import { nextLinkOf } from './helpers/links';
+import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
-describe('seed-compatible routes (e2e)', () => {
+describe.each(DRIVERS)('seed-compatible routes (e2e, %s driver)', (driverName) => {
+  const driver = useDriver(driverName);
   let t: TestApp;
   const json = { 'Content-Type': 'application/json' };
 
   beforeEach(async () => {
-    t = await startTestApp();
+    t = await startTestApp(driver.env());
   });
   afterEach(() => t.close());
 

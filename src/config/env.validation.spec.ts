@@ -6,6 +6,10 @@ describe('validateEnvironment', () => {
       PORT: 8080,
       HOST: '0.0.0.0',
       STORE_DRIVER: 'memory',
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_KEY_PREFIX: 'kv:',
+      REDIS_CONNECT_TIMEOUT_MS: 5000,
+      REDIS_COMMAND_TIMEOUT_MS: 2000,
       KV_MAX_KEY_BYTES: 1024,
       KV_MAX_VALUE_BYTES: 1048576,
       KV_MAX_BODY_BYTES: 1048576 + 1024 + 65536,
@@ -43,7 +47,8 @@ describe('validateEnvironment', () => {
     [{ PORT: '8080.5' }, 'PORT must be an integer from 0 to 65535'],
     [{ PORT: '1e3' }, 'PORT must be an integer from 0 to 65535'],
     [{ KV_MAX_KEY_BYTES: '0' }, 'KV_MAX_KEY_BYTES must be an integer from 1 to 1048576'],
-    [{ STORE_DRIVER: 'redis' }, 'STORE_DRIVER must be one of the following values: memory'],
+    [{ STORE_DRIVER: 'mongo' }, 'STORE_DRIVER must be one of the following values: memory, redis'],
+    [{ REDIS_URL: 'http://x' }, 'REDIS_URL must be a redis:// or rediss:// URL'],
   ])('rejects %j naming the variable and what is allowed', (raw, message) => {
     expect(() => validateEnvironment(raw)).toThrow(ConfigValidationError);
     expect(() => validateEnvironment(raw)).toThrow(message);

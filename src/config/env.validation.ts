@@ -1,8 +1,8 @@
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsString, MinLength, validateSync, type ValidationError } from 'class-validator';
+import { IsIn, IsString, Matches, MinLength, validateSync, type ValidationError } from 'class-validator';
 import { IntSetting } from '../common/validation/transforms';
 
-export const STORE_DRIVERS = ['memory'] as const;
+export const STORE_DRIVERS = ['memory', 'redis'] as const;
 export type StoreDriver = (typeof STORE_DRIVERS)[number];
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -28,6 +28,23 @@ export class EnvironmentVariables {
   /** Which store backs the keyspace. */
   @IsIn(STORE_DRIVERS)
   STORE_DRIVER: StoreDriver = 'memory';
+
+  /** Redis connection for STORE_DRIVER=redis: redis:// or rediss:// (TLS), with user and password if needed. */
+  @Matches(/^rediss?:\/\/./, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL: string = 'redis://127.0.0.1:6379';
+
+  /** Prefix of every Redis key this deployment uses, so several deployments can share one Redis. */
+  @IsString()
+  @MinLength(1)
+  REDIS_KEY_PREFIX: string = 'kv:';
+
+  /** How long connecting to Redis may take. */
+  @IntSetting(100, 600_000)
+  REDIS_CONNECT_TIMEOUT_MS: number = 5000;
+
+  /** A Redis command that has not answered within this fails, and the request with 503: fail fast in an outage. */
+  @IntSetting(10, 600_000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 2000;
 
   /** Longest key accepted, in bytes of UTF-8. */
   @IntSetting(1, MIB)

@@ -48,4 +48,7 @@ export abstract class ChangeFeed {
 
   /** Live watches (for metrics, and for tests proving that closed streams release everything). */
   abstract get watchers(): number;
+
+  /** Stops following changes and releases connections. Called once, at shutdown. */
+  abstract close(): Promise<void>;
 }

@@ -28,6 +28,10 @@ export class MemoryChangeFeed extends ChangeFeed {
     return this.sinks.size;
   }
 
+  async close(): Promise<void> {
+    this.sinks.clear();
+  }
+
   /** Starts the revision count where the store's is (a store restored from a snapshot, later). */
   resumeAt(revision: number): void {
     this.latest = revision;

@@ -1,14 +1,91 @@
-import { Global, Module, type OnApplicationShutdown, Inject } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { AppConfig } from '../config/app-config';
 import { getToken } from '@willsoto/nestjs-prometheus';
+import { Redis, type RedisOptions } from 'ioredis';
 import type { Histogram } from 'prom-client';
+import type { AppConfig } from '../config/app-config';
 import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
 import { ChangeFeed } from './change-feed';
-import { InstrumentedStore } from './instrumented.store';
+import { InstrumentedStore, type OperationObserver } from './instrumented.store';
 import { KeyValueStore } from './kv.store';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
+import { RedisChangeFeed } from './redis-change.feed';
+import { RedisStore } from './redis.store';
+
+/** A store and the change feed its writes go to: the two are always of the same driver. */
+interface StoreDriver {
+  readonly store: KeyValueStore;
+  readonly feed: ChangeFeed;
+}
+
+const STORE_DRIVER = Symbol('STORE_DRIVER');
+
+/**
+ * Logs a Redis connection's losses and recoveries once per transition (ioredis would otherwise print every
+ * reconnection error to the console, outside the JSON logs).
+ */
+function watchConnection(client: Redis, name: string): Redis {
+  const logger = new Logger('Redis');
+  let down = false;
+  client.on('error', (error: Error) => {
+    if (down) return;
+    down = true;
+    logger.warn(`${name} connection lost: ${error.message}; reconnecting`);
+  });
+  client.on('ready', () => {
+    if (!down) return;
+    down = false;
+    logger.log(`${name} connection restored`);
+  });
+  return client;
+}
+
+/**
+ * Resolves once every client is connected, or after `timeoutMs` regardless: a Redis that is down at boot
+ * must not stop the process (readiness reports it until it is reachable).
+ */
+function connected(clients: Redis[], timeoutMs: number): Promise<void> {
+  const ready = clients.map((client) => (client.status === 'ready' ? Promise.resolve() : new Promise<void>((resolve) => client.once('ready', () => resolve()))));
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)));
+  return Promise.race([Promise.all(ready).then(() => undefined), timeout]).finally(() => clearTimeout(timer));
+}
+
+async function createDriver(config: AppConfig, observe: OperationObserver): Promise<StoreDriver> {
+  const history = config.getOrThrow('WATCH_HISTORY', { infer: true });
+  const sweepIntervalMs = config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true });
+  switch (config.getOrThrow('STORE_DRIVER', { infer: true })) {
+    case 'memory': {
+      const feed = new MemoryChangeFeed(history);
+      const store = new MemoryStore({ sweepIntervalMs }, feed);
+      store.start();
+      return { store: new InstrumentedStore(store, observe), feed };
+    }
+    case 'redis': {
+      const prefix = config.getOrThrow('REDIS_KEY_PREFIX', { infer: true });
+      const options: RedisOptions = {
+        connectTimeout: config.getOrThrow('REDIS_CONNECT_TIMEOUT_MS', { infer: true }),
+        commandTimeout: config.getOrThrow('REDIS_COMMAND_TIMEOUT_MS', { infer: true }),
+        // Fail fast in an outage (503 at once) instead of queueing requests until Redis returns.
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 1,
+        enableAutoPipelining: true,
+      };
+      const url = config.getOrThrow('REDIS_URL', { infer: true });
+      const client = watchConnection(new Redis(url, options), 'store');
+      // XREAD BLOCK holds its connection, so the feed reads on one of its own (and replays on another).
+      const reader = watchConnection(new Redis(url, { ...options, commandTimeout: undefined }), 'feed reader');
+      const replayer = watchConnection(new Redis(url, options), 'feed replay');
+      await connected([client, reader, replayer], options.connectTimeout ?? 5000);
+      const feed = new RedisChangeFeed(reader, replayer, `${prefix}feed`);
+      feed.start();
+      const store = new RedisStore(client, { prefix, history, sweepIntervalMs });
+      store.start();
+      return { store: new InstrumentedStore(store, observe), feed };
+    }
+  }
+}
 
 /**
  * Binds the KeyValueStore and ChangeFeed ports to the driver STORE_DRIVER names. Global, so every
@@ -18,33 +95,22 @@ import { MemoryStore } from './memory.store';
 @Module({
   providers: [
     {
-      provide: ChangeFeed,
-      inject: [ConfigService],
-      useFactory: (config: AppConfig): ChangeFeed => new MemoryChangeFeed(config.getOrThrow('WATCH_HISTORY', { infer: true })),
+      provide: STORE_DRIVER,
+      inject: [ConfigService, getToken(KV_STORE_OPERATION_DURATION)],
+      useFactory: (config: AppConfig, duration: Histogram<string>): Promise<StoreDriver> =>
+        createDriver(config, (operation, driver, seconds) => duration.observe({ operation, driver }, seconds)),
     },
-    {
-      provide: KeyValueStore,
-      inject: [ConfigService, ChangeFeed, getToken(KV_STORE_OPERATION_DURATION)],
-      useFactory: (config: AppConfig, feed: ChangeFeed, duration: Histogram<string>): KeyValueStore => {
-        const driver = config.getOrThrow('STORE_DRIVER', { infer: true });
-        const observe = (operation: string, name: string, seconds: number) => duration.observe({ operation, driver: name }, seconds);
-        switch (driver) {
-          case 'memory': {
-            const store = new MemoryStore({ sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }) }, feed);
-            store.start();
-            return new InstrumentedStore(store, observe);
-          }
-        }
-      },
-    },
+    { provide: KeyValueStore, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.store },
+    { provide: ChangeFeed, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.feed },
   ],
   exports: [KeyValueStore, ChangeFeed],
 })
 export class StoreModule implements OnApplicationShutdown {
-  constructor(@Inject(KeyValueStore) private readonly store: KeyValueStore) {}
+  constructor(@Inject(STORE_DRIVER) private readonly driver: StoreDriver) {}
 
   /** Runs after the HTTP server has stopped, so no request sees a closed store. */
   async onApplicationShutdown(): Promise<void> {
-    await this.store.close();
+    await this.driver.feed.close();
+    await this.driver.store.close();
   }
 }

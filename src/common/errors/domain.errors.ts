@@ -79,3 +79,10 @@ export class SubscriptionNotFoundError extends DomainError {
     super('Subscription not found');
   }
 }
+
+/** The store cannot be reached (or did not answer in time); the request may be retried. */
+export class StoreUnavailableError extends DomainError {
+  constructor(readonly reason: string) {
+    super('store unavailable');
+  }
+}

@@ -12,6 +12,7 @@ import {
   KeyNotFoundError,
   PreconditionFailedError,
   RevisionMismatchError,
+  StoreUnavailableError,
   SubscriptionNotFoundError,
   ValueTooLargeError,
 } from '../errors/domain.errors';
@@ -26,6 +27,7 @@ const DOMAIN_STATUS = new Map<abstract new (...args: never[]) => DomainError, nu
   [SubscriptionNotFoundError, HttpStatus.NOT_FOUND],
   [LimitReachedError, HttpStatus.CONFLICT],
   [CapacityExceededError, HttpStatus.SERVICE_UNAVAILABLE],
+  [StoreUnavailableError, HttpStatus.SERVICE_UNAVAILABLE],
 ]);
 
 /** body-parser (http-errors) failures that Nest wraps into an HttpException, recognised by `type`. */

@@ -1,0 +1,278 @@
+import type { Redis } from 'ioredis';
+import {
+  DomainError,
+  KeyExistsError,
+  KeyNotFoundError,
+  RevisionMismatchError,
+  StoreUnavailableError,
+} from '../common/errors/domain.errors';
+import { compareCodePoints, reverseCodePoints } from './key-order';
+import {
+  type JsonValue,
+  type KeyPage,
+  KeyValueStore,
+  type KvEntry,
+  type KvRecord,
+  type ListQuery,
+  type Page,
+  type Precondition,
+  type WriteOptions,
+  type WriteResult,
+} from './kv.store';
+import { DELETE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
+
+export interface RedisStoreOptions {
+  /** REDIS_KEY_PREFIX: every key this deployment uses starts with it. */
+  readonly prefix: string;
+  /** WATCH_HISTORY: the change stream is trimmed to about this many entries. */
+  readonly history: number;
+  readonly sweepIntervalMs: number;
+}
+
+/** Native Redis expiry lags logical expiry by this much, so the sweeper can announce an expiry with its value. */
+const EXPIRY_GRACE_MS = 60_000;
+const SWEEP_SLICE = 1000;
+/** Keys fetched per round trip when walking an index. */
+const CHUNK = 256;
+/** No UTF-8 string contains this byte, so `prefix + 0xFF` bounds every string that starts with `prefix`. */
+const TOP = Buffer.from([0xff]);
+
+type Reply = (string | number)[];
+
+interface ScriptCommands {
+  kvSet(...args: (string | number)[]): Promise<Reply>;
+  kvDelete(...args: (string | number)[]): Promise<Reply>;
+  kvSweep(...args: (string | number)[]): Promise<number>;
+}
+
+/**
+ * The Redis driver: one shared, durable keyspace for every replica, with the same contract as the memory
+ * driver (the conformance suite runs against both). Mutations are Lua scripts (redis.scripts.ts); search
+ * walks ZRANGEBYLEX ranges of the key index or of the reversed-key index, whichever ZLEXCOUNT says is
+ * narrower; no KEYS or SCAN anywhere. Any Redis failure surfaces as StoreUnavailableError (503).
+ */
+export class RedisStore extends KeyValueStore {
+  readonly driver = 'redis';
+  private readonly redis: Redis & ScriptCommands;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping = false;
+
+  constructor(
+    redis: Redis,
+    private readonly options: RedisStoreOptions,
+  ) {
+    super();
+    redis.defineCommand('kvSet', { numberOfKeys: 0, lua: SET_SCRIPT });
+    redis.defineCommand('kvDelete', { numberOfKeys: 0, lua: DELETE_SCRIPT });
+    redis.defineCommand('kvSweep', { numberOfKeys: 0, lua: SWEEP_SCRIPT });
+    this.redis = redis as Redis & ScriptCommands;
+  }
+
+  private key(name: string): string {
+    return `${this.options.prefix}${name}`;
+  }
+
+  /** Starts the sweeper (every replica runs one; the script makes that safe). */
+  start(): void {
+    this.sweepTimer = setInterval(() => void this.sweepDue(), this.options.sweepIntervalMs);
+    this.sweepTimer.unref();
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweepTimer);
+    this.redis.disconnect();
+  }
+
+  /** Removes due keys, announcing each expiry once. Returns how many this call removed. */
+  async sweep(now = Date.now()): Promise<number> {
+    let total = 0;
+    for (;;) {
+      const removed = await this.guard(() => this.redis.kvSweep(this.options.prefix, this.options.history, now, SWEEP_SLICE));
+      total += Number(removed);
+      if (Number(removed) < SWEEP_SLICE) return total;
+    }
+  }
+
+  private async sweepDue(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      await this.sweep();
+    } catch {
+      // Redis is away; the next tick tries again, and reads hide expired keys meanwhile.
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  async get(key: string): Promise<KvRecord | null> {
+    const [record] = await this.fetch([key], Date.now());
+    return record;
+  }
+
+  async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
+    const now = Date.now();
+    const [kind, revisions] = preconditionArgs(options.precondition);
+    const args: (string | number)[] = [
+      this.options.prefix,
+      this.options.history,
+      now,
+      options.ttlSeconds === undefined ? '' : options.ttlSeconds * 1000,
+      EXPIRY_GRACE_MS,
+      kind,
+      revisions,
+    ];
+    const encoded = entries.map(({ key, value }) => JSON.stringify(value));
+    entries.forEach(({ key }, i) => args.push(key, reverseCodePoints(key), encoded[i]));
+    const reply = await this.guard(() => this.redis.kvSet(...args));
+    failIfRefused(reply);
+    const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
+    return entries.map(({ key, value }, i) => ({
+      record: { key, value, revision: Number(reply[1 + i * 3]), createdAt: Number(reply[3 + i * 3]), updatedAt: now, expiresAt },
+      created: Number(reply[2 + i * 3]) === 1,
+    }));
+  }
+
+  async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
+    const [kind, revisions] = preconditionArgs(precondition);
+    const reply = await this.guard(() =>
+      this.redis.kvDelete(this.options.prefix, this.options.history, Date.now(), kind, revisions, key, reverseCodePoints(key)),
+    );
+    failIfRefused(reply);
+    const [, value, revision, createdAt, updatedAt, expiresAt] = reply;
+    return {
+      key,
+      value: JSON.parse(String(value)) as JsonValue,
+      revision: Number(revision),
+      createdAt: Number(createdAt),
+      updatedAt: Number(updatedAt),
+      expiresAt: expiresAt === '' || expiresAt === null ? null : Number(expiresAt),
+    };
+  }
+
+  async list(query: ListQuery): Promise<Page> {
+    const now = Date.now();
+    const items: KvRecord[] = [];
+    let more = false;
+    for await (const keys of this.candidates(query)) {
+      for (const record of await this.fetch(keys, now)) {
+        if (record === null) continue;
+        if (items.length === query.limit) {
+          more = true;
+          break;
+        }
+        items.push(record);
+      }
+      if (more) break;
+    }
+    return { items, next: more ? items[items.length - 1].key : null };
+  }
+
+  async listKeys(query: ListQuery): Promise<KeyPage> {
+    const { items, next } = await this.list(query);
+    return { keys: items.map((r) => r.key), next };
+  }
+
+  async count(): Promise<number> {
+    const [total, expired] = await this.guard(() =>
+      Promise.all([this.redis.zcard(this.key('idx')), this.redis.zcount(this.key('exp'), '-inf', Date.now())]),
+    );
+    return total - expired;
+  }
+
+  async revision(): Promise<number> {
+    return Number((await this.guard(() => this.redis.get(this.key('rev')))) ?? 0);
+  }
+
+  async ping(): Promise<void> {
+    await this.guard(() => this.redis.ping());
+  }
+
+  /** Live records for `keys`, in order (null where absent or expired). One pipelined round trip. */
+  private async fetch(keys: readonly string[], now: number): Promise<(KvRecord | null)[]> {
+    if (keys.length === 0) return [];
+    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.key(`r:${key}`), 'v', 'r', 'c', 'u', 'e'))));
+    return replies.map(([v, r, c, u, e], i) => {
+      if (v === null || r === null) return null;
+      const expiresAt = e === null || e === '' ? null : Number(e);
+      if (expiresAt !== null && expiresAt <= now) return null;
+      return { key: keys[i], value: JSON.parse(v) as JsonValue, revision: Number(r), createdAt: Number(c), updatedAt: Number(u), expiresAt };
+    });
+  }
+
+  /**
+   * Matching keys in ascending order, in chunks, from the narrower index: the prefix range of `idx`, or
+   * the reversed-suffix range of `ridx` (whose keys are then sorted, as the range is ordered by reversed key).
+   */
+  private async *candidates(query: ListQuery): AsyncGenerator<string[]> {
+    const prefix = query.prefix ?? '';
+    const suffix = query.suffix ?? '';
+    const { after } = query;
+    const inPage = (key: string) => key.startsWith(prefix) && key.endsWith(suffix) && (after === undefined || compareCodePoints(key, after) > 0);
+    const suffixRange = suffix === '' ? null : lexRange(reverseCodePoints(suffix));
+    if (suffixRange) {
+      const prefixRange = lexRange(prefix);
+      const [viaPrefix, viaSuffix] = await this.guard(() =>
+        Promise.all([
+          prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.key('idx'), prefixRange.min, prefixRange.max),
+          this.redis.zlexcount(this.key('ridx'), suffixRange.min, suffixRange.max),
+        ]),
+      );
+      if (viaSuffix <= viaPrefix) {
+        const keys: string[] = [];
+        for (let offset = 0; ; offset += CHUNK) {
+          const chunk = await this.guard(() => this.redis.zrangebylex(this.key('ridx'), suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
+          for (const reversed of chunk) {
+            const key = reverseCodePoints(reversed);
+            if (inPage(key)) keys.push(key);
+          }
+          if (chunk.length < CHUNK) break;
+        }
+        keys.sort(compareCodePoints);
+        for (let i = 0; i < keys.length; i += CHUNK) yield keys.slice(i, i + CHUNK);
+        return;
+      }
+    }
+    const range = lexRange(prefix);
+    let min: string | Buffer = after !== undefined && (prefix === '' || compareCodePoints(after, prefix) >= 0) ? `(${after}` : range.min;
+    for (;;) {
+      const chunk = await this.guard(() => this.redis.zrangebylex(this.key('idx'), min, range.max, 'LIMIT', 0, CHUNK));
+      const keys = chunk.filter(inPage);
+      if (keys.length > 0) yield keys;
+      if (chunk.length < CHUNK) return;
+      min = `(${chunk[chunk.length - 1]}`;
+    }
+  }
+
+  /** Runs a Redis call; any failure that is not a domain answer means the store is unavailable. */
+  private async guard<T>(call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (error) {
+      if (error instanceof DomainError) throw error;
+      throw new StoreUnavailableError(error instanceof Error ? error.message : String(error));
+    }
+  }
+}
+
+/** The ZRANGEBYLEX bounds of every string starting with `prefix`. */
+function lexRange(prefix: string): { min: string | Buffer; max: string | Buffer } {
+  if (prefix === '') return { min: '-', max: '+' };
+  return { min: `[${prefix}`, max: Buffer.concat([Buffer.from(`(${prefix}`), TOP]) };
+}
+
+function preconditionArgs(precondition: Precondition | undefined): [string, string] {
+  if (!precondition) return ['', ''];
+  if ('revisions' in precondition) return ['revisions', precondition.revisions.join(',')];
+  return [precondition.exists ? 'present' : 'absent', ''];
+}
+
+/** Turns a script's refusal into the same domain error the memory driver throws. */
+function failIfRefused(reply: Reply): void {
+  const [status, ...rest] = reply.map(String);
+  if (status === 'ok') return;
+  if (status === 'exists') throw new KeyExistsError(rest);
+  if (status === 'missing') throw new KeyNotFoundError(rest);
+  if (status === 'revision') throw new RevisionMismatchError(rest[0], rest[1] === '' ? null : Number(rest[1]));
+  throw new StoreUnavailableError(`unexpected script reply ${status}`);
+}

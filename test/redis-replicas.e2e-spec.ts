@@ -1,0 +1,121 @@
+import request from 'supertest';
+import { openSse, type SseClient } from './helpers/sse-client';
+import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { startTestApp, type TestApp } from './helpers/test-app';
+
+/** Two replicas of the service on one Redis: one keyspace, one change feed. */
+describe('redis driver: replicas share one keyspace', () => {
+  let redis: RedisServer;
+  let a: TestApp;
+  let b: TestApp;
+  const clients: SseClient[] = [];
+  const json = { 'Content-Type': 'application/json' };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(() => redis.stop());
+
+  beforeEach(async () => {
+    const env = { STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix(), KV_EXPIRY_SWEEP_INTERVAL_MS: '50' };
+    a = await startTestApp(env);
+    b = await startTestApp(env);
+  });
+  afterEach(async () => {
+    clients.splice(0).forEach((c) => c.close());
+    await a.close();
+    await b.close();
+  });
+
+  const watch = async (app: TestApp, query = '', headers: Record<string, string> = {}) => {
+    const c = await openSse(`${app.url}/watch${query}`, headers);
+    clients.push(c);
+    return c;
+  };
+
+  it('reads, lists and searches on B what was written on A', async () => {
+    await request(a.url).post('/set').set(json).send('{"abc-1":1,"abc-2":2,"xyz-1":"three"}').expect(200);
+    expect((await request(b.url).get('/get/abc-2')).body).toEqual({ key: 'abc-2', value: 2 });
+    expect((await request(b.url).get('/search?suffix=-1')).body).toEqual(['abc-1', 'xyz-1']);
+    expect((await request(b.url).get('/')).text).toBe('{"abc-1":1,"abc-2":2,"xyz-1":"three"}');
+    await request(b.url).delete('/keys/abc-1').expect(204);
+    expect((await request(a.url).get('/get/abc-1')).status).toBe(404);
+  });
+
+  it('streams A\'s writes to watchers on B, and resumes on B from an id received on A', async () => {
+    const onB = await watch(b);
+    const onA = await watch(a);
+    for (let i = 0; i < 5; i++) await request(a.url).put(`/keys/k${i}`).set(json).send(JSON.stringify({ value: i })).expect(201);
+    await onB.waitFor(() => onB.events().length === 5);
+    await onA.waitFor(() => onA.events().length === 5);
+    expect(onB.events().map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
+    const lastOnA = onA.events()[2].id; // pretend the client dropped after revision 3 on A
+    onA.close();
+    const resumed = await watch(b, '', { 'Last-Event-ID': lastOnA });
+    await request(a.url).put('/keys/k5').set(json).send('{"value":5}').expect(201);
+    await resumed.waitFor(() => resumed.events().length === 3);
+    expect(resumed.events().map((e) => e.id)).toEqual(['4', '5', '6']);
+  });
+
+  it('lets exactly one of two replicas win a create-only race on one key', async () => {
+    for (let round = 0; round < 20; round++) {
+      const body = JSON.stringify({ [`race-${round}`]: round });
+      const [ra, rb] = await Promise.all([
+        request(a.url).post('/set?nx=true').set(json).send(body),
+        request(b.url).post('/set?nx=true').set(json).send(body),
+      ]);
+      expect([ra.status, rb.status].sort()).toEqual([200, 409]);
+    }
+  });
+
+  it('expires each key exactly once although both replicas sweep', async () => {
+    const onA = await watch(a);
+    await request(a.url).post('/set?ttl=1').set(json).send(JSON.stringify(Object.fromEntries(Array.from({ length: 50 }, (_, i) => [`t${i}`, i])))).expect(200);
+    await onA.waitFor(() => onA.events().filter((e) => e.event === 'expire').length === 50, 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    const expired = onA.events().filter((e) => e.event === 'expire').map((e) => e.data.key);
+    expect(expired).toHaveLength(50);
+    expect(new Set(expired).size).toBe(50);
+    expect(onA.events().filter((e) => e.event === 'expire').every((e) => e.data.prevValue !== undefined)).toBe(true);
+  });
+});
+
+describe('redis driver: outage', () => {
+  let redis: RedisServer;
+  let t: TestApp;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    t = await startTestApp({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix(), HEALTH_STORE_TIMEOUT_MS: '500' });
+  });
+  afterAll(async () => {
+    await t.close();
+    await redis.stop();
+  });
+
+  it('fails fast with 503 "store unavailable" while Redis is down, and recovers by itself', async () => {
+    await request(t.url).put('/keys/a').set('Content-Type', 'application/json').send('{"value":1}').expect(201);
+    await redis.stop();
+    const started = Date.now();
+    const res = await request(t.url).get('/get/a');
+    expect(res.status).toBe(503);
+    expect(res.body).toMatchObject({ status: 'error', statusCode: 503, message: 'store unavailable' });
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect((await request(t.url).post('/set').set('Content-Type', 'application/json').send('{"b":1}')).status).toBe(503);
+    expect((await request(t.url).get('/health/ready')).status).toBe(503);
+    expect((await request(t.url).get('/health/live')).status).toBe(200);
+
+    await redis.restart();
+    const deadline = Date.now() + 15_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await request(t.url).get('/health/ready')).status;
+      if (status === 200) break;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(status).toBe(200);
+    // The restarted Redis kept nothing (no persistence in tests): the keyspace works again from empty.
+    await request(t.url).put('/keys/c').set('Content-Type', 'application/json').send('{"value":3}').expect(201);
+    expect((await request(t.url).get('/get/c')).body).toEqual({ key: 'c', value: 3 });
+  }, 30_000);
+});

@@ -1,0 +1,195 @@
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../src/common/errors/domain.errors';
+import type { ChangeEvent, ChangeFeed } from '../src/store/change-feed';
+import { compareCodePoints } from '../src/store/key-order';
+import type { KeyValueStore } from '../src/store/kv.store';
+import { MemoryChangeFeed } from '../src/store/memory-change.feed';
+import { MemoryStore } from '../src/store/memory.store';
+import { RedisChangeFeed } from '../src/store/redis-change.feed';
+import { RedisStore } from '../src/store/redis.store';
+import { DRIVERS, useDriver } from './helpers/drivers';
+import { uniquePrefix } from './helpers/redis-server';
+import { waiters } from './helpers/waiters';
+
+interface Subject {
+  store: KeyValueStore & { sweep(now?: number): number | Promise<number> };
+  feed: ChangeFeed;
+  close(): Promise<void>;
+}
+
+/**
+ * One contract, every driver: the same cases run against the memory store and against Redis. Time is faked
+ * for Date only (both drivers take "now" from the caller; ioredis needs its real timers).
+ */
+describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => {
+  const driver = useDriver(driverName);
+  let s: Subject;
+  // The fake clock starts at the real time: Redis's own clock drives the native expiry that backs the
+  // logical one (60 s later), so the two must agree as they do in production.
+  const T0 = Math.floor(Date.now() / 1000) * 1000;
+
+  async function subject(): Promise<Subject> {
+    if (driverName === 'memory') {
+      const feed = new MemoryChangeFeed(100);
+      const store = new MemoryStore({ sweepIntervalMs: 3_600_000 }, feed);
+      return { store, feed, close: () => store.close() };
+    }
+    const url = driver.redis!.url;
+    const prefix = uniquePrefix();
+    const clients = [new Redis(url), new Redis(url), new Redis(url)];
+    await Promise.all(clients.map((c) => c.ping()));
+    const feed = new RedisChangeFeed(clients[1], clients[2], `${prefix}feed`);
+    feed.start();
+    const store = new RedisStore(clients[0], { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    return { store, feed, close: async () => (await feed.close(), await store.close()) };
+  }
+
+  /** Records every event the feed delivers from now on. */
+  function record(feed: ChangeFeed) {
+    const events: ChangeEvent[] = [];
+    const batches: number[][] = [];
+    const w = waiters(events, () => JSON.stringify(events));
+    feed.watch(null, {
+      events: (b) => {
+        events.push(...b);
+        batches.push(b.map((e) => e.revision));
+        w.notify();
+      },
+      reset: () => undefined,
+    });
+    return { events, batches, waitFor: w.waitFor };
+  }
+
+  beforeEach(async () => {
+    jest.useFakeTimers({ now: T0, doNotFake: ['setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'clearInterval', 'clearImmediate', 'nextTick', 'queueMicrotask', 'hrtime', 'performance'] });
+    s = await subject();
+  });
+  afterEach(async () => {
+    await s.close();
+    jest.useRealTimers();
+  });
+
+  it('gives every changed key its own consecutive revision and keeps createdAt across updates', async () => {
+    expect(await s.store.revision()).toBe(0);
+    const [a] = await s.store.set([{ key: 'a', value: 1 }]);
+    expect(a).toMatchObject({ created: true, record: { key: 'a', value: 1, revision: 1, createdAt: T0, updatedAt: T0, expiresAt: null } });
+    jest.setSystemTime(T0 + 5000);
+    const batch = await s.store.set([{ key: 'a', value: { v: 2 } }, { key: 'b', value: [true, null] }]);
+    expect(batch.map((r) => [r.record.revision, r.created, r.record.createdAt])).toEqual([[2, false, T0], [3, true, T0 + 5000]]);
+    expect(await s.store.get('a')).toEqual({ key: 'a', value: { v: 2 }, revision: 2, createdAt: T0, updatedAt: T0 + 5000, expiresAt: null });
+    expect((await s.store.delete('a')).value).toEqual({ v: 2 });
+    expect(await s.store.revision()).toBe(4);
+    expect(await s.store.get('a')).toBeNull();
+  });
+
+  it('checks preconditions atomically and writes nothing when one fails', async () => {
+    await s.store.set([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
+    await expect(s.store.set([{ key: 'new', value: 0 }, { key: 'a', value: 9 }], { precondition: { exists: false } })).rejects.toMatchObject({
+      constructor: KeyExistsError,
+      keys: ['a'],
+    });
+    await expect(s.store.set([{ key: 'a', value: 9 }, { key: 'gone', value: 9 }], { precondition: { exists: true } })).rejects.toMatchObject({
+      constructor: KeyNotFoundError,
+      keys: ['gone'],
+    });
+    await expect(s.store.set([{ key: 'a', value: 9 }], { precondition: { revisions: [2] } })).rejects.toMatchObject({
+      constructor: RevisionMismatchError,
+      currentRevision: 1,
+    });
+    await expect(s.store.delete('b', { revisions: [1] })).rejects.toThrow(RevisionMismatchError);
+    expect(await s.store.revision()).toBe(2);
+    expect(await s.store.get('new')).toBeNull();
+    expect((await s.store.get('a'))?.value).toBe(1);
+    const [ok] = await s.store.set([{ key: 'a', value: 'cas' }], { precondition: { revisions: [7, 1] } });
+    expect(ok.record.revision).toBe(3);
+    await expect(s.store.delete('nope')).rejects.toThrow(KeyNotFoundError);
+  });
+
+  it('hides a key from the instant it expires, counts it out, and sweeps it with exactly one expire event', async () => {
+    const rec = record(s.feed);
+    await s.store.set([{ key: 't', value: 'x' }], { ttlSeconds: 10 });
+    await s.store.set([{ key: 'keep', value: 1 }]);
+    expect((await s.store.get('t'))?.expiresAt).toBe(T0 + 10_000);
+    jest.setSystemTime(T0 + 10_000);
+    expect(await s.store.get('t')).toBeNull();
+    expect(await s.store.count()).toBe(1);
+    expect((await s.store.listKeys({ limit: 10 })).keys).toEqual(['keep']);
+    expect(await s.store.sweep(Date.now())).toBe(1);
+    expect(await s.store.sweep(Date.now())).toBe(0);
+    await rec.waitFor((e) => e.length === 3);
+    expect(rec.events[2]).toEqual({ type: 'expire', key: 't', prevValue: 'x', revision: 3, time: new Date(T0 + 10_000).toISOString() });
+  });
+
+  it('publishes the same events as the other driver, a batch delivered together', async () => {
+    const rec = record(s.feed);
+    await s.store.set([{ key: 'a', value: 1 }]);
+    await s.store.set([{ key: 'a', value: 2 }, { key: 'b', value: 3 }, { key: 'c', value: 4 }]);
+    await s.store.delete('b');
+    await rec.waitFor((e) => e.length === 5);
+    const time = new Date(T0).toISOString();
+    expect(rec.events).toEqual([
+      { type: 'put', key: 'a', value: 1, revision: 1, time },
+      { type: 'put', key: 'a', value: 2, prevValue: 1, revision: 2, time },
+      { type: 'put', key: 'b', value: 3, revision: 3, time },
+      { type: 'put', key: 'c', value: 4, revision: 4, time },
+      { type: 'delete', key: 'b', prevValue: 3, revision: 5, time },
+    ]);
+    expect(rec.batches).toEqual([[1], [2, 3, 4], [5]]);
+  });
+
+  it('replays after a revision without gap, and resets when the history no longer has it', async () => {
+    for (let i = 0; i < 5; i++) await s.store.set([{ key: `k${i}`, value: i }]);
+    const seen: number[] = [];
+    const resets: number[] = [];
+    const w = waiters(seen, () => JSON.stringify(seen));
+    s.feed.watch(2, { events: (b) => (seen.push(...b.map((e) => e.revision)), w.notify()), reset: (r) => resets.push(r) });
+    await s.store.set([{ key: 'live', value: true }]);
+    await w.waitFor((x) => x.includes(6));
+    expect(seen).toEqual([3, 4, 5, 6]);
+    expect(resets).toEqual([]);
+    const ahead: number[] = [];
+    const r = waiters(ahead, () => '');
+    s.feed.watch(999, { events: () => undefined, reset: (rev) => (ahead.push(rev), r.notify()) });
+    await r.waitFor((x) => x.length === 1);
+    expect(ahead).toEqual([6]);
+  });
+
+  it('stores keys such as __proto__ as plain data', async () => {
+    await s.store.set([{ key: '__proto__', value: { polluted: true } }, { key: 'constructor', value: 1 }]);
+    expect((await s.store.get('__proto__'))?.value).toEqual({ polluted: true });
+    expect((await s.store.listKeys({ limit: 10 })).keys).toEqual(['__proto__', 'constructor']);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('lists and searches exactly like a brute-force filter, in code-point order, page by page', async () => {
+    const UNITS = ['a', 'b', 'ab', '-', '1', 'é', 'e\u0301', '😀', '\uffff', '\ue000', '/'];
+    const keyArb = fc.array(fc.constantFrom(...UNITS), { minLength: 1, maxLength: 4 }).map((p) => p.join(''));
+    const filterArb = fc.option(fc.array(fc.constantFrom(...UNITS), { maxLength: 2 }).map((p) => p.join('')), { nil: undefined });
+    await fc.assert(
+      fc.asyncProperty(fc.uniqueArray(keyArb, { maxLength: 30 }), fc.array(keyArb, { maxLength: 5 }), filterArb, filterArb, fc.integer({ min: 1, max: 5 }), async (keys, deleted, prefix, suffix, limit) => {
+        const run = await subject();
+        try {
+          if (keys.length > 0) await run.store.set(keys.map((key) => ({ key, value: key })));
+          const live = new Set(keys);
+          for (const key of deleted) if (live.delete(key)) await run.store.delete(key);
+          const expected = [...live].filter((k) => k.startsWith(prefix ?? '') && k.endsWith(suffix ?? '')).sort(compareCodePoints);
+          const seen: string[] = [];
+          let after: string | undefined;
+          for (;;) {
+            const page = await run.store.listKeys({ prefix, suffix, after, limit });
+            expect(page.keys.length).toBeLessThanOrEqual(limit);
+            seen.push(...page.keys);
+            if (page.next === null) break;
+            after = page.next;
+          }
+          expect(seen).toEqual(expected);
+          expect(await run.store.count()).toBe(live.size);
+        } finally {
+          await run.close();
+        }
+      }),
+      { numRuns: driverName === 'redis' ? 60 : 300 },
+    );
+  }, 60_000);
+});
