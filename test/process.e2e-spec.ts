@@ -11,6 +11,7 @@ describe('the built server as a process', () => {
   it('serves the API with the in-memory store and logs JSON with request ids', async () => {
     server = await startServerProcess();
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(server.lines.some((l) => l.includes(`Listening on ${server!.url} (store: memory)`))).toBe(true);
     const set = await fetch(`${server.url}/set`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'proc-test-1' },

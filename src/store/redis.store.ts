@@ -152,25 +152,34 @@ export class RedisStore extends KeyValueStore {
 
   async list(query: ListQuery): Promise<Page> {
     const now = Date.now();
-    const items: KvRecord[] = [];
-    let more = false;
-    for await (const keys of this.candidates(query)) {
-      for (const record of await this.fetch(keys, now)) {
-        if (record === null) continue;
-        if (items.length === query.limit) {
-          more = true;
-          break;
-        }
-        items.push(record);
-      }
-      if (more) break;
-    }
+    const { items, more } = await this.page(query, (keys) => this.fetch(keys, now));
     return { items, next: more ? items[items.length - 1].key : null };
   }
 
+  /** Like list, but reads only whether each key is live, not its value. */
   async listKeys(query: ListQuery): Promise<KeyPage> {
-    const { items, next } = await this.list(query);
-    return { keys: items.map((r) => r.key), next };
+    const now = Date.now();
+    const { items, more } = await this.page(query, (keys) => this.liveKeys(keys, now));
+    return { keys: items, next: more ? items[items.length - 1] : null };
+  }
+
+  /** Collects up to `limit` live items from the candidate keys, and whether more follow. */
+  private async page<T>(query: ListQuery, resolve: (keys: string[]) => Promise<(T | null)[]>): Promise<{ items: T[]; more: boolean }> {
+    const items: T[] = [];
+    for await (const keys of this.candidates(query)) {
+      for (const item of await resolve(keys)) {
+        if (item === null) continue;
+        if (items.length === query.limit) return { items, more: true };
+        items.push(item);
+      }
+    }
+    return { items, more: false };
+  }
+
+  /** The keys that exist and have not expired (null in place of the others). One pipelined round trip. */
+  private async liveKeys(keys: readonly string[], now: number): Promise<(string | null)[]> {
+    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.key(`r:${key}`), 'r', 'e'))));
+    return replies.map(([r, e], i) => (r !== null && (e === null || e === '' || Number(e) > now) ? keys[i] : null));
   }
 
   async count(): Promise<number> {
@@ -235,12 +244,15 @@ export class RedisStore extends KeyValueStore {
     }
     const range = lexRange(prefix);
     let min: string | Buffer = after !== undefined && (prefix === '' || compareCodePoints(after, prefix) >= 0) ? `(${after}` : range.min;
+    // One page (plus one, to know whether more follow) is usually enough: start there, double if filters reject.
+    let size = Math.min(CHUNK, query.limit + 1);
     for (;;) {
-      const chunk = await this.guard(() => this.redis.zrangebylex(this.key('idx'), min, range.max, 'LIMIT', 0, CHUNK));
+      const chunk = await this.guard(() => this.redis.zrangebylex(this.key('idx'), min, range.max, 'LIMIT', 0, size));
       const keys = chunk.filter(inPage);
       if (keys.length > 0) yield keys;
-      if (chunk.length < CHUNK) return;
+      if (chunk.length < size) return;
       min = `(${chunk[chunk.length - 1]}`;
+      size = Math.min(CHUNK, size * 2);
     }
   }
 

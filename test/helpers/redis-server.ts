@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import net, { type AddressInfo } from 'node:net';
+import net from 'node:net';
+import { freePort } from './free-port';
 
 export interface RedisServer {
   readonly port: number;
@@ -9,17 +10,6 @@ export interface RedisServer {
   stop(): Promise<void>;
   /** Starts it again on the same port (for outage tests). */
   restart(): Promise<void>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function redisServerPath(): string {

@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { freePort } from './free-port';
 
 export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
 
@@ -14,40 +15,45 @@ export interface ServerProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Lines of output kept per server (the most recent), so long benchmark runs do not grow without bound. */
+const KEPT_LINES = 5000;
+
 /**
- * Starts the built server (dist/main.js) as a real child process on a free 127.0.0.1 port and waits
- * for its "Listening on" log line. The environment is exactly `env` plus PATH: nothing else leaks in.
+ * Starts the built server (dist/main.js) as a real child process on a free 127.0.0.1 port and waits until
+ * /health/live answers. The environment is exactly `env` plus PATH: nothing else leaks in.
  */
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does it)`);
+  const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
     // No shutdown delay unless a test asks for one: there is no load balancer to wait for.
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
   const lines: string[] = [];
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
+  const keep = (line: string) => {
+    lines.push(line);
+    if (lines.length > KEPT_LINES) lines.splice(0, lines.length - KEPT_LINES);
+  };
+  createInterface({ input: child.stdout! }).on('line', keep);
+  child.stderr!.on('data', (chunk: Buffer) => keep(chunk.toString()));
+  const url = `http://127.0.0.1:${port}`;
+  let stopped = false;
+  void exited.then(() => (stopped = true));
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (stopped) throw new Error(`server exited before it was live:\n${lines.join('\n')}`);
+    const live = await fetch(`${url}/health/live`).then((r) => r.ok, () => false);
+    if (live) break;
+    if (Date.now() > deadline) {
       child.kill('SIGKILL');
-      reject(new Error(`server did not start within ${timeoutMs} ms:\n${lines.join('\n')}`));
-    }, timeoutMs);
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      lines.push(line);
-      const match = /Listening on (http:\/\/[^ ]+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-    child.stderr!.on('data', (chunk: Buffer) => lines.push(chunk.toString()));
-    void exited.then(({ code }) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited with ${code} before listening:\n${lines.join('\n')}`));
-    });
-  });
+      throw new Error(`server was not live within ${timeoutMs} ms:\n${lines.join('\n')}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return { child, url, lines, exited };
 }
 
