@@ -50,8 +50,9 @@ export function buildOpenApiDocument(app: INestApplication) {
 }
 
 /**
- * Everything the HTTP application needs beyond its modules: body parsing with the configured limit,
- * logging, and the docs. Shared by main.ts and the e2e tests so both run the same stack.
+ * Everything the HTTP application needs beyond its modules: the JSON logger, request metrics, keep-alive
+ * timeouts, `Connection: close` while draining, JSON-only bodies with the configured limit, and the docs.
+ * Shared by main.ts and the e2e tests so both run the same stack.
  */
 export function configureApp(app: NestExpressApplication): void {
   const config = app.get<AppConfig>(ConfigService);

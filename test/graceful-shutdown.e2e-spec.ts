@@ -99,3 +99,27 @@ describe('graceful shutdown of the built server', () => {
     expect(typeof line.responseTime).toBe('number');
   });
 });
+
+describe('faults that leave the state unknown', () => {
+  const injector = require.resolve('./fixtures/fault-injector.cjs');
+  let server: ServerProcess | undefined;
+  afterEach(() => killIfRunning(server));
+
+  it('logs an unhandled rejection and fails readiness, without dying', async () => {
+    server = await startServerProcess({ KV_TEST_FAULT: 'rejection' }, 20_000, ['--require', injector]);
+    server.child.kill('SIGUSR2');
+    await new Promise((r) => setTimeout(r, 300));
+    const ready = await get(`${server.url}/health/ready`);
+    expect(ready.status).toBe(503);
+    expect(JSON.parse(ready.body).error.lifecycle.message).toMatch(/unhandled promise rejection/);
+    expect((await get(`${server.url}/health/live`)).status).toBe(200);
+    expect(server.lines.join('\n')).toMatch(/unhandled promise rejection: Error: injected rejection/);
+  });
+
+  it('logs an uncaught exception and shuts down, exiting 1', async () => {
+    server = await startServerProcess({ KV_TEST_FAULT: 'exception' }, 20_000, ['--require', injector]);
+    server.child.kill('SIGUSR2');
+    expect(await server.exited).toEqual({ code: 1, signal: null });
+    expect(server.lines.join('\n')).toMatch(/uncaught exception: Error: injected exception/);
+  });
+});

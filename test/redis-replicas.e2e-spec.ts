@@ -1,4 +1,8 @@
+import { Redis } from 'ioredis';
 import request from 'supertest';
+import type { ChangeEvent } from '../src/store/change-feed';
+import { RedisChangeFeed } from '../src/store/redis-change.feed';
+import { RedisStore } from '../src/store/redis.store';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
 import { startTestApp, type TestApp } from './helpers/test-app';
@@ -118,4 +122,36 @@ describe('redis driver: outage', () => {
     await request(t.url).put('/keys/c').set('Content-Type', 'application/json').send('{"value":3}').expect(201);
     expect((await request(t.url).get('/get/c')).body).toEqual({ key: 'c', value: 3 });
   }, 30_000);
+});
+
+describe('redis change feed: replay racing the reader loop', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(() => redis.stop());
+
+  it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
+    const prefix = uniquePrefix();
+    const clients = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url)];
+    const feed = new RedisChangeFeed(clients[1], clients[2], `${prefix}feed`);
+    const store = new RedisStore(clients[0], { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    feed.start();
+    try {
+      for (let i = 0; i < 3; i++) await store.set([{ key: `k${i}`, value: i }]);
+      const seen: number[] = [];
+      feed.watch(1, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
+      const deadline = Date.now() + 3000;
+      while (!seen.includes(3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      // The loop, lagging behind the replay's XRANGE, now hands over revision 3 again, then 4.
+      const late = { type: 'put' as const, key: 'k2', value: 2, revision: 3, time: new Date().toISOString() };
+      const next = { type: 'put' as const, key: 'k3', value: 3, revision: 4, time: new Date().toISOString() };
+      (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late]);
+      (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late, next]);
+      expect(seen).toEqual([2, 3, 4]);
+    } finally {
+      await feed.close();
+      await store.close();
+    }
+  });
 });

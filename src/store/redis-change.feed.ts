@@ -69,30 +69,47 @@ export class RedisChangeFeed extends ChangeFeed {
     const pending: Pending = { sink, buffered: [] };
     this.pending.add(pending);
     let stopped = false;
+    let live: WatchSink | undefined;
+    const goLive = (upTo: number) => {
+      // The replay read the stream directly, possibly ahead of this replica's reader loop: events up to
+      // `upTo` may still come through the loop, and must not be delivered twice.
+      let last = upTo;
+      live = {
+        events: (batch) => {
+          const fresh = batch.filter((e) => e.revision > last);
+          if (fresh.length === 0) return;
+          last = fresh[fresh.length - 1].revision;
+          sink.events(fresh.length === batch.length ? batch : fresh);
+        },
+        reset: (revision) => sink.reset(revision),
+      };
+      this.pending.delete(pending);
+      this.sinks.add(live);
+    };
     void this.replay(since)
       .then((backlog) => {
         if (stopped) return;
         if (backlog === null) sink.reset(this.latest);
         else if (backlog.length > 0) sink.events(backlog);
-        const upTo = backlog && backlog.length > 0 ? backlog[backlog.length - 1].revision : since;
+        let upTo = backlog === null ? this.latest : backlog.length > 0 ? backlog[backlog.length - 1].revision : since;
         for (const batch of pending.buffered) {
           const fresh = batch.filter((e) => e.revision > upTo);
-          if (fresh.length > 0) sink.events(fresh);
+          if (fresh.length === 0) continue;
+          sink.events(fresh);
+          upTo = fresh[fresh.length - 1].revision;
         }
-        this.pending.delete(pending);
-        this.sinks.add(sink);
+        goLive(upTo);
       })
       .catch(() => {
         // Redis is away: the watcher cannot be told what it missed, so it starts over from a reset.
         if (stopped) return;
-        this.pending.delete(pending);
         sink.reset(this.latest);
-        this.sinks.add(sink);
+        goLive(this.latest);
       });
     return () => {
       stopped = true;
       this.pending.delete(pending);
-      this.sinks.delete(sink);
+      if (live) this.sinks.delete(live);
     };
   }
 
