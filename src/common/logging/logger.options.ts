@@ -35,7 +35,9 @@ export function loggerOptions(level: LogLevel): Params {
         if (res.statusCode >= 400) return 'warn';
         return QUIET_PATHS.test(req.url ?? '') ? 'debug' : 'info';
       },
-      customProps: (req) => ({ route: routeOf(req as Request) }),
+      // Only the completion line gets the route: it is known after routing, not when the request starts.
+      customSuccessObject: (req, _res, value: object) => ({ ...value, route: routeOf(req as Request) }),
+      customErrorObject: (req, _res, _error, value: object) => ({ ...value, route: routeOf(req as Request) }),
       // Keep request lines small: the full header dump is noise (and, later, may hold credentials).
       serializers: {
         req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
