@@ -131,6 +131,29 @@ describe('redis change feed: replay racing the reader loop', () => {
   });
   afterAll(() => redis.stop());
 
+  it('answers a broad suffix by walking forward a page at a time, and a narrow one from the suffix index', async () => {
+    const prefix = uniquePrefix();
+    const client = new Redis(redis.url);
+    const store = new RedisStore(client, { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    try {
+      for (let i = 0; i < 3000; i += 1000) {
+        await store.set(Array.from({ length: 1000 }, (_, j) => ({ key: `user:${i + j}:profile`, value: 1 })));
+      }
+      await store.set([{ key: 'user:7:avatar', value: 1 }]);
+      const reads = jest.spyOn(client, 'zrangebylex');
+      const broad = await store.listKeys({ suffix: ':profile', limit: 10 });
+      expect(broad.keys).toHaveLength(10);
+      const broadReads = reads.mock.calls.map((c) => [String(c[0]), Number(c[c.length - 1])]);
+      expect(broadReads.every(([key]) => key === `${prefix}idx`)).toBe(true);
+      expect(broadReads.reduce((n, [, count]) => n + Number(count), 0)).toBeLessThan(100);
+      reads.mockClear();
+      expect((await store.listKeys({ suffix: ':avatar', limit: 10 })).keys).toEqual(['user:7:avatar']);
+      expect(reads.mock.calls.map((c) => String(c[0]))).toEqual([`${prefix}ridx`]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
     const prefix = uniquePrefix();
     const clients = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url)];
@@ -139,6 +162,10 @@ describe('redis change feed: replay racing the reader loop', () => {
     feed.start();
     try {
       for (let i = 0; i < 3; i++) await store.set([{ key: `k${i}`, value: i }]);
+      // Once the loop is at revision 3, watch(1) must replay (a watch from the current revision goes live directly).
+      const caughtUp = Date.now() + 3000;
+      while (feed.revision < 3 && Date.now() < caughtUp) await new Promise((r) => setTimeout(r, 10));
+      expect(feed.revision).toBe(3);
       const seen: number[] = [];
       feed.watch(1, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
       const deadline = Date.now() + 3000;

@@ -210,8 +210,10 @@ export class RedisStore extends KeyValueStore {
   }
 
   /**
-   * Matching keys in ascending order, in chunks, from the narrower index: the prefix range of `idx`, or
-   * the reversed-suffix range of `ridx` (whose keys are then sorted, as the range is ordered by reversed key).
+   * Matching keys in ascending order, in chunks, from the cheaper index: the prefix range of `idx` (the whole
+   * index without a prefix) walked until a page is full, or the reversed-suffix range of `ridx`, read whole and
+   * sorted (it is ordered by reversed key). ZCARD and ZLEXCOUNT (O(log n)) tell which is cheaper, so a narrow
+   * suffix reads only its few keys and a broad one (`:profile` on every key) walks forward a page at a time.
    */
   private async *candidates(query: ListQuery): AsyncGenerator<string[]> {
     const prefix = query.prefix ?? '';
@@ -221,13 +223,17 @@ export class RedisStore extends KeyValueStore {
     const suffixRange = suffix === '' ? null : lexRange(reverseCodePoints(suffix));
     if (suffixRange) {
       const prefixRange = lexRange(prefix);
-      const [viaPrefix, viaSuffix] = await this.guard(() =>
+      const [total, viaPrefix, viaSuffix] = await this.guard(() =>
         Promise.all([
+          this.redis.zcard(this.key('idx')),
           prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.key('idx'), prefixRange.min, prefixRange.max),
           this.redis.zlexcount(this.key('ridx'), suffixRange.min, suffixRange.max),
         ]),
       );
-      if (viaSuffix <= viaPrefix) {
+      // The suffix side reads its whole range (to sort it); the forward side stops after a page of matches,
+      // which takes about (limit + 1) / (share of keys with the suffix) steps, never more than its range.
+      const forwardCost = Math.min(viaPrefix, total, viaSuffix === 0 ? 0 : ((query.limit + 1) * total) / viaSuffix);
+      if (viaSuffix <= forwardCost) {
         const keys: string[] = [];
         for (let offset = 0; ; offset += CHUNK) {
           const chunk = await this.guard(() => this.redis.zrangebylex(this.key('ridx'), suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
