@@ -14,10 +14,6 @@ export class LifecycleService {
     return this.drainingSince !== null;
   }
 
-  get fault(): string | null {
-    return this.faultReason;
-  }
-
   startDraining(): void {
     this.drainingSince ??= new Date();
   }

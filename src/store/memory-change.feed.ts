@@ -32,11 +32,6 @@ export class MemoryChangeFeed extends ChangeFeed {
     this.sinks.clear();
   }
 
-  /** Starts the revision count where the store's is (a store restored from a snapshot, later). */
-  resumeAt(revision: number): void {
-    this.latest = revision;
-  }
-
   publish(batch: readonly ChangeEvent[]): void {
     if (batch.length === 0) return;
     for (const event of batch) {

@@ -121,9 +121,4 @@ export class MemoryKeyIndex<V> {
     const keys = sortByCodePoint([...candidates.keys()]);
     return page(keys.slice(0, wanted).map((key) => candidates.get(key) as V));
   }
-
-  /** Every value in key order (for tests and snapshots). */
-  *values(): IterableIterator<V> {
-    yield* this.forward.values();
-  }
 }
