@@ -20,6 +20,11 @@ export function toEventFilter({ key, prefix, suffix }: FilterFields): EventFilte
   return {};
 }
 
+/** True for the empty filter, which follows every key. */
+export function followsEveryKey(filter: EventFilter): boolean {
+  return !('key' in filter || 'prefix' in filter || 'suffix' in filter);
+}
+
 export function matches(filter: EventFilter, event: ChangeEvent): boolean {
   if ('key' in filter) return event.key === filter.key;
   if ('prefix' in filter) return event.key.startsWith(filter.prefix);

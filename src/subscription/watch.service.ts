@@ -7,7 +7,7 @@ import { CapacityExceededError } from '../common/errors/domain.errors';
 import type { EnvironmentVariables } from '../config/env.validation';
 import { KV_WATCH_STREAMS } from '../metrics/metric-names';
 import { ChangeFeed } from '../store/change-feed';
-import { type EventFilter, matches } from './event-filter';
+import { type EventFilter, followsEveryKey, matches } from './event-filter';
 import { SseStream } from './sse.stream';
 
 /** Live watch streams: opens them on the change feed, caps how many exist, ends them all at shutdown. */
@@ -56,9 +56,11 @@ export class WatchService implements BeforeApplicationShutdown {
     this.streams.add(stream);
     this.gauge.set(this.streams.size);
     stream.open(since ?? this.feed.revision);
+    const everyKey = followsEveryKey(filter);
     stop = this.feed.watch(since, {
       events: (batch) => {
-        const matching = batch.filter((event) => matches(filter, event));
+        // Unfiltered streams take the feed's batch as it is: no copy per stream per event on the fan-out.
+        const matching = everyKey ? batch : batch.filter((event) => matches(filter, event));
         // The batch itself when all of it matches, so its encoding is shared with every other stream.
         if (matching.length > 0) stream.send(matching.length === batch.length ? batch : matching);
       },
