@@ -4,6 +4,7 @@ import type { ChangeEvent } from '../src/store/change-feed';
 import { RedisChangeFeed } from '../src/store/redis-change.feed';
 import { RedisStore } from '../src/store/redis.store';
 import { openSse, type SseClient } from './helpers/sse-client';
+import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
@@ -110,13 +111,8 @@ describe('redis driver: outage', () => {
     expect((await request(t.url).get('/health/live')).status).toBe(200);
 
     await redis.restart();
-    const deadline = Date.now() + 15_000;
     let status = 0;
-    while (Date.now() < deadline) {
-      status = (await request(t.url).get('/health/ready')).status;
-      if (status === 200) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await until(async () => (status = (await request(t.url).get('/health/ready')).status) === 200, 15_000, 200);
     expect(status).toBe(200);
     // The restarted Redis kept nothing (no persistence in tests): the keyspace works again from empty.
     await request(t.url).put('/keys/c').set('Content-Type', 'application/json').send('{"value":3}').expect(201);
@@ -163,13 +159,11 @@ describe('redis change feed: replay racing the reader loop', () => {
     try {
       for (let i = 0; i < 3; i++) await store.set([{ key: `k${i}`, value: i }]);
       // Once the loop is at revision 3, watch(1) must replay (a watch from the current revision goes live directly).
-      const caughtUp = Date.now() + 3000;
-      while (feed.revision < 3 && Date.now() < caughtUp) await new Promise((r) => setTimeout(r, 10));
+      await until(() => feed.revision >= 3, 3000, 10);
       expect(feed.revision).toBe(3);
       const seen: number[] = [];
       feed.watch(1, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
-      const deadline = Date.now() + 3000;
-      while (!seen.includes(3) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await until(() => seen.includes(3), 3000, 10);
       // The loop, lagging behind the replay's XRANGE, now hands over revision 3 again, then 4.
       const late = { type: 'put' as const, key: 'k2', value: 2, revision: 3, time: new Date().toISOString() };
       const next = { type: 'put' as const, key: 'k3', value: 3, revision: 4, time: new Date().toISOString() };

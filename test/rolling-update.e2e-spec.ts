@@ -1,6 +1,7 @@
 import autocannon from 'autocannon';
 import request from 'supertest';
 import { DRIVERS, useDriver } from './helpers/drivers';
+import { until } from './helpers/until';
 import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { type ServiceProxy, startServiceProxy } from './helpers/service-proxy';
 
@@ -24,11 +25,8 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
     const server = await startServerProcess({ ...ENV, LOG_LEVEL: 'info' });
     servers.push(server);
     proxy.add(server.url);
-    const deadline = Date.now() + 10_000;
-    while (!proxy.isRouting(server.url)) {
-      if (Date.now() > deadline) throw new Error(`${server.url} never became ready`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await until(() => proxy.isRouting(server.url), 10_000);
+    if (!proxy.isRouting(server.url)) throw new Error(`${server.url} never became ready`);
     return server;
   };
 
@@ -94,8 +92,7 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
     olds.forEach((old) => proxy.remove(old.url));
     await new Promise((r) => setTimeout(r, 500));
     // At least 5000 requests in all: on a slower driver the load runs on a little after the rollout (bounded).
-    const deadline = Date.now() + 30_000;
-    while (run.answered() < 5000 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    await until(() => run.answered() >= 5000, 30_000, 100);
     run.stop();
     const r = await run.result;
     const counts = { total: r.requests.sent, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, proxyFailures: proxy.failures.count };

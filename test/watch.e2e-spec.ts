@@ -4,6 +4,7 @@ import request from 'supertest';
 import { ChangeFeed } from '../src/store/change-feed';
 import { WatchService } from '../src/subscription/watch.service';
 import { openSse, refusedBody, type SseClient } from './helpers/sse-client';
+import { until } from './helpers/until';
 import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
@@ -167,8 +168,7 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
         expect(watchers.active).toBe(20);
         expect(feed.watchers).toBe(baseFeed + 20);
         opened.forEach((c) => c.close());
-        const deadline = Date.now() + 3000;
-        while (watchers.active > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await until(() => watchers.active === 0, 3000);
         expect(watchers.active).toBe(0);
         expect(feed.watchers).toBe(baseFeed);
         const cleared = new Set<unknown>(clearSpy.mock.calls.map(([handle]) => handle));
@@ -240,8 +240,7 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       expect(refusedBody(refused)).toMatchObject({ status: 'error', statusCode: 503, message: expect.stringMatching(/WATCH_MAX_STREAMS=2/) });
       a.close();
       await a.ended;
-      const deadline = Date.now() + 2000;
-      while (t.app.get(WatchService).active > 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await until(() => t.app.get(WatchService).active <= 1, 2000);
       expect((await watch()).status).toBe(200);
     });
 

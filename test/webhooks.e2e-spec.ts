@@ -1,6 +1,7 @@
 import { createHmac } from 'node:crypto';
 import request from 'supertest';
 import { startTestApp, type TestApp } from './helpers/test-app';
+import { until } from './helpers/until';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
 describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
@@ -175,12 +176,8 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
     await receiver.close();
     const sub = (await subscribe({ url: `http://127.0.0.1:${port}/gone` }).expect(201)).body;
     await set({ a: 1 });
-    const deadline = Date.now() + 5000;
-    let state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
-    while (state.deadLettered === 0 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 50));
-      state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
-    }
+    let state: { deadLettered: number } = { deadLettered: 0 };
+    await until(async () => (state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body).deadLettered !== 0, 5000, 50);
     expect(state).toMatchObject({ deadLettered: 1, lastError: expect.stringMatching(/ECONNREFUSED/) });
     receiver = await startWebhookReceiver(); // for afterEach
   });
