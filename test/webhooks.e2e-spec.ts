@@ -1,14 +1,18 @@
 import { createHmac } from 'node:crypto';
 import request from 'supertest';
+import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
 import { until } from './helpers/until';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
-describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
+describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiver on 127.0.0.1)', (driver) => {
+  const store = useDriver(driver);
   let t: TestApp;
   let receiver: WebhookReceiver;
   const json = { 'Content-Type': 'application/json' };
   const FAST_RETRIES = { WEBHOOK_ALLOWED_HOSTS: '127.0.0.1', WEBHOOK_RETRY_BASE_MS: '20', WEBHOOK_RETRY_MAX_MS: '80', WEBHOOK_TIMEOUT_MS: '300' };
+  /** The app under test, with fast retries and a fresh keyspace on the suite's driver. */
+  const start = (extra: Record<string, string> = {}) => startTestApp({ ...store.env(), ...FAST_RETRIES, ...extra });
 
   beforeEach(async () => {
     receiver = await startWebhookReceiver();
@@ -24,7 +28,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
 
   describe('management', () => {
     beforeEach(async () => {
-      t = await startTestApp(FAST_RETRIES);
+      t = await start();
     });
 
     it('creates (returning a generated secret once), lists, shows and deletes subscriptions', async () => {
@@ -83,7 +87,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
     'http://169.254.169.254/latest/meta-data/',
     'http://0.0.0.0/x',
   ])('refuses the internal target %s at registration (400 with the reason) when not allowed', async (url) => {
-    t = await startTestApp();
+    t = await startTestApp(store.env());
     const res = await subscribe({ url });
     expect(res.status).toBe(400);
     expect(res.body.message).toMatch(/not allowed: .* (loopback|internal)|internal address/);
@@ -91,7 +95,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
   });
 
   it('posts every matching change, in revision order, signed with the secret', async () => {
-    t = await startTestApp(FAST_RETRIES);
+    t = await start();
     await set({ before: 1 }); // before the subscription: not delivered
     const secret = 'a-shared-secret-of-some-length';
     const sub = (await subscribe({ url: receiver.url, prefix: 'k', secret }).expect(201)).body;
@@ -115,7 +119,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
   });
 
   it('retries after 500s and timeouts with the same delivery id, keeping order', async () => {
-    t = await startTestApp(FAST_RETRIES);
+    t = await start();
     receiver.reply = (_hook, index) => (index === 0 || index === 1 ? { status: 500 } : index === 2 ? { status: 200, delayMs: 1000 } : { status: 200 });
     await subscribe({ url: receiver.url }).expect(201);
     await set({ first: 1 });
@@ -131,7 +135,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
   });
 
   it('dead-letters an event after WEBHOOK_MAX_ATTEMPTS and continues with the next', async () => {
-    t = await startTestApp({ ...FAST_RETRIES, WEBHOOK_MAX_ATTEMPTS: '3' });
+    t = await start({ WEBHOOK_MAX_ATTEMPTS: '3' });
     receiver.reply = (hook) => ({ status: hook.body.key === 'poison' ? 500 : 204 });
     const sub = (await subscribe({ url: receiver.url }).expect(201)).body;
     await set({ poison: 1 });
@@ -149,8 +153,33 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
     });
   });
 
+  // The memory driver queues in process, bounded by WEBHOOK_MAX_PENDING; Redis keeps the queue in the feed,
+  // bounded by WATCH_HISTORY.
+  if (driver === 'redis') {
+    it('dead-letters events trimmed from the feed before the subscription read them, and continues in order', async () => {
+      t = await start({ WATCH_HISTORY: '10', WEBHOOK_TIMEOUT_MS: '3000' });
+      receiver.reply = (_hook, index) => ({ status: 200, delayMs: index === 0 ? 600 : 0 });
+      const sub = (await subscribe({ url: receiver.url }).expect(201)).body;
+      await set({ first: 0 });
+      await receiver.waitFor((r) => r.length === 1);
+      // While `first` is in flight, 300 more events: approximate trimming (whole stream nodes of 100 entries)
+      // keeps the newest 100 to 200, so the oldest of these leave the feed unread.
+      await set(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])));
+      await receiver.waitFor((r) => r.some((h) => h.body.key === 'k299'), 10_000);
+      const revisions = receiver.received.map((h) => h.body.revision as number);
+      const resumedAt = revisions[1];
+      expect(revisions).toEqual([1, ...Array.from({ length: 302 - resumedAt }, (_, i) => resumedAt + i)]);
+      const state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
+      expect(state).toMatchObject({
+        lastDeliveredRevision: 301,
+        pending: 0,
+        deadLettered: resumedAt - 2,
+        deadLetters: [{ revision: 2, key: '', attempts: 0, error: `revisions 2-${resumedAt - 1} left the change feed (WATCH_HISTORY=10) before delivery` }],
+      });
+    });
+  } else
   it('bounds the queue of a slow receiver at WEBHOOK_MAX_PENDING, dead-lettering the overflow', async () => {
-    t = await startTestApp({ ...FAST_RETRIES, WEBHOOK_MAX_PENDING: '3', WEBHOOK_TIMEOUT_MS: '2000' });
+    t = await start({ WEBHOOK_MAX_PENDING: '3', WEBHOOK_TIMEOUT_MS: '2000' });
     receiver.reply = () => ({ status: 200, delayMs: 150 });
     const sub = (await subscribe({ url: receiver.url }).expect(201)).body;
     await set(Object.fromEntries(Array.from({ length: 10 }, (_, i) => [`k${i}`, i])));
@@ -171,7 +200,7 @@ describe('webhook subscriptions (e2e, real receiver on 127.0.0.1)', () => {
   });
 
   it('counts a refused or unreachable target as a failed attempt, visible in the state', async () => {
-    t = await startTestApp({ ...FAST_RETRIES, WEBHOOK_MAX_ATTEMPTS: '2' });
+    t = await start({ WEBHOOK_MAX_ATTEMPTS: '2' });
     const port = new URL(receiver.url).port;
     await receiver.close();
     const sub = (await subscribe({ url: `http://127.0.0.1:${port}/gone` }).expect(201)).body;

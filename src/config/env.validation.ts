@@ -105,13 +105,20 @@ export class EnvironmentVariables {
   @IntSetting(1, 1000)
   WEBHOOK_MAX_ATTEMPTS: number = 8;
 
-  /** Undelivered events queued per subscription; beyond it the oldest are dead-lettered. */
+  /** Memory driver: undelivered events queued per subscription; beyond it the oldest are dead-lettered (on Redis, WATCH_HISTORY bounds the queue). */
   @IntSetting(1, 10_000_000)
   WEBHOOK_MAX_PENDING: number = 10_000;
 
   /** Most webhook subscriptions. */
   @IntSetting(1, 1_000_000)
   WEBHOOK_MAX_SUBSCRIPTIONS: number = 1000;
+
+  /**
+   * Redis driver: how long a replica's claim on delivering a subscription lasts unless renewed (it renews three
+   * times per period). When a replica dies, another takes its subscriptions over after at most this long.
+   */
+  @IntSetting(300, 600_000)
+  WEBHOOK_LEASE_MS: number = 10_000;
 
   /**
    * Hosts webhooks may target even though they resolve to loopback, private or link-local addresses:

@@ -2,7 +2,8 @@ import type { Redis } from 'ioredis';
 import type { JsonValue } from './kv.store';
 import { ChangeFeed, type ChangeEvent, type ChangeType, type WatchSink } from './change-feed';
 
-type StreamEntry = [id: string, fields: string[]];
+/** One entry of a Redis Stream as ioredis returns it. */
+export type StreamEntry = [id: string, fields: string[]];
 
 /** A sink whose replay is still being read: live events wait in `buffered` meanwhile. */
 interface Pending {
@@ -169,7 +170,8 @@ export class RedisChangeFeed extends ChangeFeed {
   }
 }
 
-function revisionOf(id: string): number {
+/** The revision a feed entry id (`<revision>-0`) stands for. */
+export function revisionOf(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
@@ -178,7 +180,8 @@ function fieldOf(fields: string[], name: string): string | undefined {
   return undefined;
 }
 
-function toEvent([id, fields]: StreamEntry): ChangeEvent {
+/** The change event a feed entry holds (fields written by the store's scripts). */
+export function toEvent([id, fields]: StreamEntry): ChangeEvent {
   const value = fieldOf(fields, 'v');
   const prev = fieldOf(fields, 'p');
   return {

@@ -1,6 +1,5 @@
 import type { Redis } from 'ioredis';
 import {
-  DomainError,
   KeyExistsError,
   KeyNotFoundError,
   RevisionMismatchError,
@@ -19,6 +18,7 @@ import {
   type WriteOptions,
   type WriteResult,
 } from './kv.store';
+import { guardRedis } from './redis.connection';
 import { DELETE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
 
 export interface RedisStoreOptions {
@@ -262,14 +262,8 @@ export class RedisStore extends KeyValueStore {
     }
   }
 
-  /** Runs a Redis call; any failure that is not a domain answer means the store is unavailable. */
-  private async guard<T>(call: () => Promise<T>): Promise<T> {
-    try {
-      return await call();
-    } catch (error) {
-      if (error instanceof DomainError) throw error;
-      throw new StoreUnavailableError(error instanceof Error ? error.message : String(error));
-    }
+  private guard<T>(call: () => Promise<T>): Promise<T> {
+    return guardRedis(call);
   }
 }
 

@@ -11,12 +11,15 @@ import { KeyValueStore } from './kv.store';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
 import { RedisChangeFeed } from './redis-change.feed';
+import { RedisConnection } from './redis.connection';
 import { RedisStore } from './redis.store';
 
 /** A store and the change feed its writes go to: the two are always of the same driver. */
 interface StoreDriver {
   readonly store: KeyValueStore;
   readonly feed: ChangeFeed;
+  /** The Redis driver's connection, for features that keep shared state beside the store's. */
+  readonly redis: RedisConnection | null;
 }
 
 const STORE_DRIVER = Symbol('STORE_DRIVER');
@@ -60,7 +63,7 @@ async function createDriver(config: AppConfig, observe: OperationObserver): Prom
       const feed = new MemoryChangeFeed(history);
       const store = new MemoryStore({ sweepIntervalMs }, feed);
       store.start();
-      return { store: new InstrumentedStore(store, observe), feed };
+      return { store: new InstrumentedStore(store, observe), feed, redis: null };
     }
     case 'redis': {
       const prefix = config.getOrThrow('REDIS_KEY_PREFIX', { infer: true });
@@ -82,13 +85,13 @@ async function createDriver(config: AppConfig, observe: OperationObserver): Prom
       feed.start();
       const store = new RedisStore(client, { prefix, history, sweepIntervalMs });
       store.start();
-      return { store: new InstrumentedStore(store, observe), feed };
+      return { store: new InstrumentedStore(store, observe), feed, redis: new RedisConnection(client, prefix) };
     }
   }
 }
 
 /**
- * Binds the KeyValueStore and ChangeFeed ports to the driver STORE_DRIVER names. Global, so every
+ * Binds the KeyValueStore and ChangeFeed ports (and, for Redis, the RedisConnection) to the driver STORE_DRIVER names. Global, so every
  * feature module can inject the ports without importing this module.
  */
 @Global()
@@ -102,8 +105,9 @@ async function createDriver(config: AppConfig, observe: OperationObserver): Prom
     },
     { provide: KeyValueStore, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.store },
     { provide: ChangeFeed, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.feed },
+    { provide: RedisConnection, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.redis },
   ],
-  exports: [KeyValueStore, ChangeFeed],
+  exports: [KeyValueStore, ChangeFeed, RedisConnection],
 })
 export class StoreModule implements OnApplicationShutdown {
   constructor(@Inject(STORE_DRIVER) private readonly driver: StoreDriver) {}

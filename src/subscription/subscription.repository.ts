@@ -1,3 +1,4 @@
+import type { ChangeFeed } from '../store/change-feed';
 import type { EventFilter } from './event-filter';
 
 /** A webhook subscription as stored. */
@@ -12,21 +13,35 @@ export interface Subscription {
   readonly startRevision: number;
 }
 
-/** Where subscriptions live: in process for the memory driver; a Redis implementation shares them across replicas. */
+/** A subscription to create: the repository fixes its start revision, atomically with the creation. */
+export type NewSubscription = Omit<Subscription, 'startRevision'>;
+
+/**
+ * Where subscriptions live: in process for the memory driver; in Redis for the redis driver, shared by every
+ * replica and kept across restarts.
+ */
 export abstract class SubscriptionRepository {
-  abstract create(subscription: Subscription): Promise<void>;
+  /** Stores it, unless `max` subscriptions exist already (then null). */
+  abstract create(subscription: NewSubscription, max: number): Promise<Subscription | null>;
+  /** Every subscription, oldest first. */
   abstract list(): Promise<Subscription[]>;
   abstract get(id: string): Promise<Subscription | null>;
   /** True when it existed. */
   abstract delete(id: string): Promise<boolean>;
-  abstract count(): Promise<number>;
 }
 
 export class MemorySubscriptionRepository extends SubscriptionRepository {
   private readonly subscriptions = new Map<string, Subscription>();
 
-  async create(subscription: Subscription): Promise<void> {
+  constructor(private readonly feed: ChangeFeed) {
+    super();
+  }
+
+  async create(input: NewSubscription, max: number): Promise<Subscription | null> {
+    if (this.subscriptions.size >= max) return null;
+    const subscription = { ...input, startRevision: this.feed.revision };
     this.subscriptions.set(subscription.id, subscription);
+    return subscription;
   }
 
   async list(): Promise<Subscription[]> {
@@ -39,9 +54,5 @@ export class MemorySubscriptionRepository extends SubscriptionRepository {
 
   async delete(id: string): Promise<boolean> {
     return this.subscriptions.delete(id);
-  }
-
-  async count(): Promise<number> {
-    return this.subscriptions.size;
   }
 }

@@ -3,12 +3,12 @@ import { ConfigService } from '@nestjs/config';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LimitReachedError, SubscriptionNotFoundError } from '../common/errors/domain.errors';
 import type { EnvironmentVariables } from '../config/env.validation';
-import { ChangeFeed } from '../store/change-feed';
 import type { CreateSubscriptionDto } from './dto/create-subscription.dto';
 import type { CreatedSubscriptionDto, SubscriptionDto } from './dto/subscription.dto';
 import { toEventFilter } from './event-filter';
 import { type Subscription, SubscriptionRepository } from './subscription.repository';
-import { WebhookDispatcher } from './webhook.dispatcher';
+import { type DeliveryState, EMPTY_DELIVERY_STATE, WebhookDispatcher } from './webhook.dispatcher';
+import { WebhookSender } from './webhook.sender';
 
 /** Webhook subscriptions: registration (with the SSRF check), listing with delivery state, removal. */
 @Injectable()
@@ -18,7 +18,7 @@ export class SubscriptionsService {
   constructor(
     private readonly repository: SubscriptionRepository,
     private readonly dispatcher: WebhookDispatcher,
-    private readonly feed: ChangeFeed,
+    private readonly sender: WebhookSender,
     config: ConfigService<EnvironmentVariables, true>,
   ) {
     this.maxSubscriptions = config.getOrThrow('WEBHOOK_MAX_SUBSCRIPTIONS', { infer: true });
@@ -26,34 +26,38 @@ export class SubscriptionsService {
 
   async create(input: CreateSubscriptionDto): Promise<CreatedSubscriptionDto> {
     const filter = toEventFilter(input);
-    const policy = this.dispatcher.targetPolicy;
+    const policy = this.sender.policy;
     const url = policy.parse(input.url);
     await policy.assertAllowed(url);
-    if ((await this.repository.count()) >= this.maxSubscriptions) {
+    const generated = input.secret === undefined;
+    const subscription = await this.repository.create(
+      {
+        id: randomUUID(),
+        url: url.toString(),
+        filter,
+        secret: input.secret ?? randomBytes(32).toString('base64url'),
+        createdAt: new Date().toISOString(),
+      },
+      this.maxSubscriptions,
+    );
+    if (!subscription) {
       throw new LimitReachedError(`WEBHOOK_MAX_SUBSCRIPTIONS=${this.maxSubscriptions} subscriptions exist; delete one first`);
     }
-    const generated = input.secret === undefined;
-    const subscription: Subscription = {
-      id: randomUUID(),
-      url: url.toString(),
-      filter,
-      secret: input.secret ?? randomBytes(32).toString('base64url'),
-      createdAt: new Date().toISOString(),
-      startRevision: this.feed.revision,
-    };
-    await this.repository.create(subscription);
     this.dispatcher.track(subscription);
-    return { ...this.view(subscription), ...(generated && { secret: subscription.secret }) };
+    return { ...this.view(subscription, EMPTY_DELIVERY_STATE), ...(generated && { secret: subscription.secret }) };
   }
 
   async list(): Promise<SubscriptionDto[]> {
-    return (await this.repository.list()).map((s) => this.view(s));
+    const subscriptions = await this.repository.list();
+    const states = await this.dispatcher.states(subscriptions.map((s) => s.id));
+    return subscriptions.map((s) => this.view(s, states.get(s.id)));
   }
 
   async get(id: string): Promise<SubscriptionDto> {
     const subscription = await this.repository.get(id);
     if (!subscription) throw new SubscriptionNotFoundError(id);
-    return this.view(subscription);
+    const states = await this.dispatcher.states([id]);
+    return this.view(subscription, states.get(id));
   }
 
   async delete(id: string): Promise<void> {
@@ -61,19 +65,18 @@ export class SubscriptionsService {
     this.dispatcher.untrack(id);
   }
 
-  private view(subscription: Subscription): SubscriptionDto {
-    const state = this.dispatcher.state(subscription.id);
+  private view(subscription: Subscription, state: DeliveryState = EMPTY_DELIVERY_STATE): SubscriptionDto {
     return {
       id: subscription.id,
       url: subscription.url,
       filter: { ...subscription.filter },
       createdAt: subscription.createdAt,
-      lastDeliveredRevision: state?.lastDeliveredRevision ?? null,
-      pending: state?.pending ?? 0,
-      consecutiveFailures: state?.consecutiveFailures ?? 0,
-      lastError: state?.lastError ?? null,
-      deadLettered: state?.deadLettered ?? 0,
-      deadLetters: [...(state?.deadLetters ?? [])],
+      lastDeliveredRevision: state.lastDeliveredRevision,
+      pending: state.pending,
+      consecutiveFailures: state.consecutiveFailures,
+      lastError: state.lastError,
+      deadLettered: state.deadLettered,
+      deadLetters: [...state.deadLetters],
     };
   }
 }

@@ -1,19 +1,8 @@
-import { type BeforeApplicationShutdown, Injectable, Logger, type OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import type { Counter } from 'prom-client';
-import { createHmac, randomUUID } from 'node:crypto';
-import http from 'node:http';
-import https from 'node:https';
-import { isIP } from 'node:net';
-import type { EnvironmentVariables } from '../config/env.validation';
-import { KV_WEBHOOK_DELIVERIES_TOTAL } from '../metrics/metric-names';
-import { ChangeFeed, type ChangeEvent } from '../store/change-feed';
-import { matches } from './event-filter';
-import { type Subscription, SubscriptionRepository } from './subscription.repository';
-import { forbiddenReason, WebhookTargetPolicy } from './webhook-target.policy';
+import { Logger } from '@nestjs/common';
+import type { Subscription } from './subscription.repository';
+import type { Delivery, WebhookSender } from './webhook.sender';
 
-/** An event that exhausted its attempts (or overflowed the queue) and was skipped. */
+/** An event that exhausted its attempts (or was dropped unsent) and was skipped. */
 export interface DeadLetter {
   readonly revision: number;
   readonly key: string;
@@ -29,260 +18,168 @@ export interface DeliveryState {
   readonly consecutiveFailures: number;
   readonly lastError: string | null;
   readonly deadLettered: number;
-  /** The most recent dead letters, newest last (at most DEAD_LETTERS_KEPT). */
+  /** The most recent dead letters, oldest first (at most DEAD_LETTERS_KEPT). */
   readonly deadLetters: readonly DeadLetter[];
 }
 
+export const EMPTY_DELIVERY_STATE: DeliveryState = {
+  lastDeliveredRevision: null,
+  pending: 0,
+  consecutiveFailures: 0,
+  lastError: null,
+  deadLettered: 0,
+  deadLetters: [],
+};
+
 export type DeliveryResult = 'delivered' | 'failed' | 'dead_lettered';
 
-const DEAD_LETTERS_KEPT = 100;
+/** Dead letters kept per subscription for GET /subscriptions/:id. */
+export const DEAD_LETTERS_KEPT = 100;
 
-interface Queued {
-  readonly event: ChangeEvent;
-  readonly body: string;
-  /** Stable across retries, so a receiver can drop duplicates. */
-  readonly deliveryId: string;
-  attempts: number;
-}
-
-/** One subscription's queue, delivered strictly in revision order, one request at a time. */
-class Worker {
-  readonly queue: Queued[] = [];
-  head = 0;
-  inFlight: AbortController | null = null;
-  timer: NodeJS.Timeout | null = null;
-  lastDeliveredRevision: number | null = null;
-  consecutiveFailures = 0;
-  lastError: string | null = null;
-  deadLettered = 0;
-  readonly deadLetters: DeadLetter[] = [];
-
-  constructor(readonly subscription: Subscription) {}
-
-  get pending(): number {
-    return this.queue.length - this.head;
-  }
-
-  peek(): Queued | undefined {
-    return this.queue[this.head];
-  }
-
-  shift(): void {
-    this.head++;
-    // Compact now and then instead of shifting the array on every delivery.
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
-      this.head = 0;
-    }
-  }
+export function deadLetterOf(delivery: Delivery, error: string): DeadLetter {
+  return { revision: delivery.event.revision, key: delivery.event.key, attempts: delivery.attempts, error, at: new Date().toISOString() };
 }
 
 /**
- * Delivers change events to webhook subscriptions: POST of the event JSON, signed with HMAC-SHA256 of
- * the raw body (X-KV-Signature), in revision order per subscription. A 2xx within WEBHOOK_TIMEOUT_MS is a
- * delivery; anything else is retried with exponential backoff and jitter, WEBHOOK_MAX_ATTEMPTS times in
- * all, then dead-lettered, and the next events continue. At-least-once: a receiver may see an event twice
- * (X-KV-Delivery is the same on every attempt), and misses none that was not dead-lettered.
+ * Delivers change events to webhook subscriptions: POST of the event JSON, signed with HMAC-SHA256 of the raw
+ * body (X-KV-Signature), in revision order per subscription. A 2xx within WEBHOOK_TIMEOUT_MS is a delivery;
+ * anything else is retried with exponential backoff and jitter, WEBHOOK_MAX_ATTEMPTS times in all, then
+ * dead-lettered, and the next events continue. At-least-once: a receiver may see an event twice (X-KV-Delivery
+ * is the same on every attempt), and misses none that was not dead-lettered.
+ *
+ * The memory driver's dispatcher queues events in process; the Redis driver's shares subscriptions, queues and
+ * state across replicas so each event is sent by one of them.
  */
-@Injectable()
-export class WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
-  private readonly logger = new Logger(WebhookDispatcher.name);
-  private readonly workers = new Map<string, Worker>();
-  private readonly policy: WebhookTargetPolicy;
-  private readonly timeoutMs: number;
-  private readonly retryBaseMs: number;
-  private readonly retryMaxMs: number;
-  private readonly maxAttempts: number;
-  private readonly maxPending: number;
-  private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
-  private stopWatching: () => void = () => undefined;
-  private stopped = false;
+export abstract class WebhookDispatcher {
+  /** Starts delivering to a subscription just created on this replica. */
+  abstract track(subscription: Subscription): void;
+
+  /** Stops delivering to a subscription just deleted on this replica, abandoning what it had queued. */
+  abstract untrack(id: string): void;
+
+  /** Delivery state of each of `ids` that is known. */
+  abstract states(ids: readonly string[]): Promise<Map<string, DeliveryState>>;
+}
+
+/**
+ * One subscription's queue as a delivery lane sees it. The memory driver keeps it in process; the Redis driver
+ * in the subscription's consumer group and state hash.
+ */
+export interface DeliveryQueue {
+  /** The oldest undelivered event, or null when there is none yet. Called again only after it was settled. */
+  head(): Promise<Delivery | null>;
+  /** The head was delivered: drop it and record the success. */
+  delivered(delivery: Delivery): Promise<void>;
+  /** An attempt failed and will be retried: record the failure; the head stays. */
+  failed(delivery: Delivery, error: string): Promise<void>;
+  /** The head used up its attempts: drop it and keep a dead letter. */
+  deadLetter(delivery: Delivery, error: string): Promise<void>;
+}
+
+/**
+ * Works through one subscription's queue, one request at a time, strictly in order: the next event is only sent
+ * once the previous one was delivered or dead-lettered. Errors of the queue itself (Redis away) pause the lane
+ * and it tries again; it never ends until stopped.
+ */
+export class DeliveryLane {
+  private static readonly logger = new Logger('WebhookDispatcher');
+  private readonly abort = new AbortController();
+  private draining = false;
+  private wakeUp: (() => void) | null = null;
+  private endSleep: (() => void) | null = null;
+  private woken = false;
+  private loop: Promise<void> | null = null;
 
   constructor(
-    private readonly feed: ChangeFeed,
-    private readonly repository: SubscriptionRepository,
-    config: ConfigService<EnvironmentVariables, true>,
-    @InjectMetric(KV_WEBHOOK_DELIVERIES_TOTAL) private readonly deliveries: Counter<string>,
-  ) {
-    this.policy = new WebhookTargetPolicy(config.getOrThrow('WEBHOOK_ALLOWED_HOSTS', { infer: true }));
-    this.timeoutMs = config.getOrThrow('WEBHOOK_TIMEOUT_MS', { infer: true });
-    this.retryBaseMs = config.getOrThrow('WEBHOOK_RETRY_BASE_MS', { infer: true });
-    this.retryMaxMs = config.getOrThrow('WEBHOOK_RETRY_MAX_MS', { infer: true });
-    this.maxAttempts = config.getOrThrow('WEBHOOK_MAX_ATTEMPTS', { infer: true });
-    this.maxPending = config.getOrThrow('WEBHOOK_MAX_PENDING', { infer: true });
+    readonly subscription: Subscription,
+    private readonly queue: DeliveryQueue,
+    private readonly sender: WebhookSender,
+    private readonly count: (result: DeliveryResult) => void,
+    /** How long to pause after the queue itself failed. */
+    private readonly queueRetryMs = 1000,
+  ) {}
+
+  start(): this {
+    this.loop ??= this.run();
+    return this;
   }
 
-  get targetPolicy(): WebhookTargetPolicy {
-    return this.policy;
+  /** New events may be queued: look again if idle. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
   }
 
-  async onModuleInit(): Promise<void> {
-    for (const subscription of await this.repository.list()) this.track(subscription);
-    this.stopWatching = this.feed.watch(null, {
-      events: (batch) => this.enqueue(batch),
-      // A live-only watch is never reset; nothing to do if one ever were.
-      reset: () => undefined,
-    });
+  /** Aborts the request in flight and any wait, leaving the head unsettled; resolves when the lane has ended. */
+  stop(): Promise<void> {
+    this.abort.abort();
+    return this.drain();
   }
 
-  /** Starts delivering to a (new or loaded) subscription. */
-  track(subscription: Subscription): void {
-    this.workers.set(subscription.id, new Worker(subscription));
+  /**
+   * Ends the lane once the request in flight (bounded by WEBHOOK_TIMEOUT_MS) is answered and settled, so a
+   * shutdown does not leave a delivered event to be sent again; no retry waits, no new request.
+   */
+  drain(): Promise<void> {
+    this.draining = true;
+    this.wakeUp?.();
+    this.endSleep?.();
+    return this.loop ?? Promise.resolve();
   }
 
-  /** Stops delivering to a subscription, abandoning its queue and any request in flight. */
-  untrack(id: string): void {
-    const worker = this.workers.get(id);
-    if (!worker) return;
-    this.workers.delete(id);
-    clearTimeout(worker.timer ?? undefined);
-    worker.inFlight?.abort();
+  private get ending(): boolean {
+    return this.draining || this.abort.signal.aborted;
   }
 
-  state(id: string): DeliveryState | null {
-    const w = this.workers.get(id);
-    if (!w) return null;
-    return {
-      lastDeliveredRevision: w.lastDeliveredRevision,
-      pending: w.pending,
-      consecutiveFailures: w.consecutiveFailures,
-      lastError: w.lastError,
-      deadLettered: w.deadLettered,
-      deadLetters: [...w.deadLetters],
-    };
-  }
-
-  beforeApplicationShutdown(): void {
-    this.stopped = true;
-    this.stopWatching();
-    for (const id of [...this.workers.keys()]) this.untrack(id);
-    this.agents.http.destroy();
-    this.agents.https.destroy();
-  }
-
-  private enqueue(batch: readonly ChangeEvent[]): void {
-    for (const worker of this.workers.values()) {
-      for (const event of batch) {
-        if (event.revision <= worker.subscription.startRevision || !matches(worker.subscription.filter, event)) continue;
-        worker.queue.push({ event, body: JSON.stringify(event), deliveryId: randomUUID(), attempts: 0 });
-        if (worker.pending > this.maxPending) {
-          const oldest = worker.peek() as Queued;
-          // The one in flight stays; it is the next oldest that gives way.
-          if (worker.inFlight === null) {
-            this.deadLetter(worker, oldest, `queue full (WEBHOOK_MAX_PENDING=${this.maxPending})`);
-          } else {
-            const [dropped] = worker.queue.splice(worker.head + 1, 1);
-            this.deadLetter(worker, dropped, `queue full (WEBHOOK_MAX_PENDING=${this.maxPending})`, false);
-          }
-        }
+  private async run(): Promise<void> {
+    while (!this.ending) {
+      try {
+        this.woken = false;
+        const delivery = await this.queue.head();
+        if (delivery) await this.deliver(delivery);
+        else if (!this.woken) await this.idle();
+      } catch (e) {
+        if (this.ending) return;
+        DeliveryLane.logger.warn(`webhook ${this.subscription.id}: ${e instanceof Error ? e.message : String(e)}; retrying`);
+        await this.sleep(this.queueRetryMs);
       }
-      this.kick(worker);
     }
   }
 
-  /** Delivers the head of the queue unless a delivery or a retry is already under way. */
-  private kick(worker: Worker): void {
-    if (this.stopped || worker.inFlight || worker.timer || worker.pending === 0) return;
-    void this.attempt(worker, worker.peek() as Queued);
-  }
-
-  private async attempt(worker: Worker, item: Queued): Promise<void> {
-    const controller = new AbortController();
-    worker.inFlight = controller;
-    item.attempts++;
-    let error: string | null;
-    try {
-      error = await this.post(worker.subscription, item, controller.signal);
-    } catch (e) {
-      error = e instanceof Error ? e.message : String(e);
+  private async deliver(delivery: Delivery): Promise<void> {
+    while (!this.ending) {
+      delivery.attempts++;
+      const error = await this.sender.post(this.subscription, delivery, this.abort.signal);
+      if (this.abort.signal.aborted) return; // the next holder of this queue settles it
+      if (error === null) {
+        this.count('delivered');
+        await this.queue.delivered(delivery);
+        return;
+      }
+      this.count('failed');
+      if (delivery.attempts >= this.sender.maxAttempts) {
+        this.count('dead_lettered');
+        DeliveryLane.logger.warn(`webhook ${this.subscription.id}: dead-lettered revision ${delivery.event.revision} after ${delivery.attempts} attempt(s): ${error}`);
+        await this.queue.deadLetter(delivery, error);
+        return;
+      }
+      await this.queue.failed(delivery, error);
+      await this.sleep(this.sender.backoff(delivery.attempts));
     }
-    if (worker.inFlight !== controller || this.workers.get(worker.subscription.id) !== worker) return; // untracked meanwhile
-    worker.inFlight = null;
-    if (error === null) {
-      this.count('delivered');
-      worker.lastDeliveredRevision = item.event.revision;
-      worker.consecutiveFailures = 0;
-      worker.shift();
-      this.kick(worker);
-      return;
-    }
-    this.count('failed');
-    worker.consecutiveFailures++;
-    worker.lastError = error;
-    if (item.attempts >= this.maxAttempts) {
-      this.deadLetter(worker, item, error);
-      this.kick(worker);
-      return;
-    }
-    worker.timer = setTimeout(() => {
-      worker.timer = null;
-      this.kick(worker);
-    }, this.backoff(item.attempts));
   }
 
-  private count(result: DeliveryResult): void {
-    this.deliveries.inc({ result });
+  private idle(): Promise<void> {
+    return new Promise<void>((resolve) => (this.wakeUp = resolve)).finally(() => (this.wakeUp = null));
   }
 
-  /** Exponential backoff with equal jitter: half the delay fixed, half random, so retries spread out. */
-  private backoff(attempts: number): number {
-    const delay = Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** (attempts - 1));
-    return delay / 2 + Math.random() * (delay / 2);
-  }
-
-  private deadLetter(worker: Worker, item: Queued, error: string, isHead = true): void {
-    this.count('dead_lettered');
-    worker.deadLettered++;
-    worker.deadLetters.push({ revision: item.event.revision, key: item.event.key, attempts: item.attempts, error, at: new Date().toISOString() });
-    if (worker.deadLetters.length > DEAD_LETTERS_KEPT) worker.deadLetters.shift();
-    if (isHead) worker.shift();
-    this.logger.warn(`webhook ${worker.subscription.id}: dead-lettered revision ${item.event.revision} after ${item.attempts} attempt(s): ${error}`);
-  }
-
-  /** One POST. Resolves null on a 2xx, else with what went wrong. */
-  private post(subscription: Subscription, item: Queued, signal: AbortSignal): Promise<string | null> {
-    const url = this.policy.parse(subscription.url);
-    const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (isIP(host) && !this.policy.isAllowedHost(host)) {
-      const reason = forbiddenReason(host);
-      if (reason) return Promise.resolve(`refused: ${reason}`);
-    }
-    const signature = createHmac('sha256', subscription.secret).update(item.body).digest('hex');
-    const https_ = url.protocol === 'https:';
-    return new Promise((resolve) => {
-      const req = (https_ ? https : http).request(url, {
-        method: 'POST',
-        agent: https_ ? this.agents.https : this.agents.http,
-        lookup: this.policy.lookup as never,
-        signal,
-        headers: {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(item.body),
-          'User-Agent': 'kv-store-webhook/1',
-          'X-KV-Signature': `sha256=${signature}`,
-          'X-KV-Revision': String(item.event.revision),
-          'X-KV-Delivery': item.deliveryId,
-          'X-KV-Subscription': subscription.id,
-        },
-      });
-      const timer = setTimeout(() => req.destroy(new Error(`timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
-      req.on('response', (res) => {
-        res.resume(); // the body is not ours to read; drain it so the socket can be reused
-        res.on('end', () => {
-          clearTimeout(timer);
-          const status = res.statusCode ?? 0;
-          resolve(status >= 200 && status < 300 ? null : `HTTP ${status}`);
-        });
-        res.on('error', (e) => {
-          clearTimeout(timer);
-          resolve(e.message);
-        });
-      });
-      req.on('error', (e) => {
+  private sleep(ms: number): Promise<void> {
+    if (this.ending) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.endSleep = () => {
         clearTimeout(timer);
-        resolve(e.message);
-      });
-      req.end(item.body);
-    });
+        resolve();
+      };
+    }).finally(() => (this.endSleep = null));
   }
 }

@@ -30,7 +30,7 @@ export class SubscriptionDto {
   @ApiProperty({ type: Number, nullable: true, description: 'Revision of the last event delivered.', example: 41 })
   lastDeliveredRevision!: number | null;
 
-  @ApiProperty({ description: 'Events waiting to be delivered.', example: 0 })
+  @ApiProperty({ description: 'Events waiting to be delivered (on the Redis driver, also events the filter will skip).', example: 0 })
   pending!: number;
 
   @ApiProperty({ description: 'Failed attempts since the last success.', example: 0 })

@@ -1,0 +1,170 @@
+import { type BeforeApplicationShutdown, Logger, type OnModuleInit } from '@nestjs/common';
+import type { ChangeEvent, ChangeFeed } from '../store/change-feed';
+import { matches } from './event-filter';
+import type { Subscription, SubscriptionRepository } from './subscription.repository';
+import {
+  DEAD_LETTERS_KEPT,
+  type DeadLetter,
+  deadLetterOf,
+  DeliveryLane,
+  type DeliveryQueue,
+  type DeliveryResult,
+  type DeliveryState,
+  WebhookDispatcher,
+} from './webhook.dispatcher';
+import { type Delivery, toDelivery, type WebhookSender } from './webhook.sender';
+
+/** One subscription's events and delivery state, in process. */
+class MemoryDeliveryQueue implements DeliveryQueue {
+  private readonly queue: Delivery[] = [];
+  private start = 0;
+  /** The lane took the head and has not settled it yet (in flight or waiting to retry). */
+  private held = false;
+  lastDeliveredRevision: number | null = null;
+  consecutiveFailures = 0;
+  lastError: string | null = null;
+  deadLettered = 0;
+  readonly deadLetters: DeadLetter[] = [];
+
+  constructor(
+    private readonly count: (result: DeliveryResult) => void,
+    private readonly maxPending: number,
+  ) {}
+
+  get pending(): number {
+    return this.queue.length - this.start;
+  }
+
+  /**
+   * Queues one event. Beyond WEBHOOK_MAX_PENDING the oldest gives way, unless the lane holds it (in flight or
+   * waiting to retry): then the next oldest does.
+   */
+  push(delivery: Delivery): void {
+    this.queue.push(delivery);
+    if (this.pending <= this.maxPending) return;
+    const index = this.held ? this.start + 1 : this.start;
+    const [dropped] = this.queue.splice(index, 1);
+    this.count('dead_lettered');
+    this.keepDeadLetter(dropped, `queue full (WEBHOOK_MAX_PENDING=${this.maxPending})`);
+  }
+
+  async head(): Promise<Delivery | null> {
+    const head = this.queue[this.start] ?? null;
+    this.held = head !== null;
+    return head;
+  }
+
+  async delivered(delivery: Delivery): Promise<void> {
+    this.lastDeliveredRevision = delivery.event.revision;
+    this.consecutiveFailures = 0;
+    this.shift();
+  }
+
+  async failed(_delivery: Delivery, error: string): Promise<void> {
+    this.consecutiveFailures++;
+    this.lastError = error;
+  }
+
+  async deadLetter(delivery: Delivery, error: string): Promise<void> {
+    this.consecutiveFailures++;
+    this.lastError = error;
+    this.keepDeadLetter(delivery, error);
+    this.shift();
+  }
+
+  state(): DeliveryState {
+    return {
+      lastDeliveredRevision: this.lastDeliveredRevision,
+      pending: this.pending,
+      consecutiveFailures: this.consecutiveFailures,
+      lastError: this.lastError,
+      deadLettered: this.deadLettered,
+      deadLetters: [...this.deadLetters],
+    };
+  }
+
+  private keepDeadLetter(delivery: Delivery, error: string): void {
+    this.deadLettered++;
+    this.deadLetters.push(deadLetterOf(delivery, error));
+    if (this.deadLetters.length > DEAD_LETTERS_KEPT) this.deadLetters.shift();
+  }
+
+  private shift(): void {
+    this.held = false;
+    this.start++;
+    // Compact now and then instead of shifting the array on every delivery.
+    if (this.start > 1024 && this.start * 2 > this.queue.length) {
+      this.queue.splice(0, this.start);
+      this.start = 0;
+    }
+  }
+}
+
+/**
+ * The memory driver's dispatcher: each subscription's events wait in a queue in this process, bounded by
+ * WEBHOOK_MAX_PENDING. Subscriptions and queues are lost on restart, as the memory store itself is.
+ */
+export class MemoryWebhookDispatcher extends WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  private readonly lanes = new Map<string, { lane: DeliveryLane; queue: MemoryDeliveryQueue }>();
+  private stopWatching: () => void = () => undefined;
+
+  constructor(
+    private readonly feed: ChangeFeed,
+    private readonly repository: SubscriptionRepository,
+    private readonly sender: WebhookSender,
+    private readonly count: (result: DeliveryResult) => void,
+    private readonly maxPending: number,
+  ) {
+    super();
+  }
+
+  async onModuleInit(): Promise<void> {
+    for (const subscription of await this.repository.list()) this.track(subscription);
+    this.stopWatching = this.feed.watch(null, {
+      events: (batch) => this.enqueue(batch),
+      // A live-only watch is never reset; nothing to do if one ever were.
+      reset: () => undefined,
+    });
+  }
+
+  track(subscription: Subscription): void {
+    const queue = new MemoryDeliveryQueue(this.count, this.maxPending);
+    this.lanes.set(subscription.id, { queue, lane: new DeliveryLane(subscription, queue, this.sender, this.count).start() });
+  }
+
+  untrack(id: string): void {
+    void this.lanes.get(id)?.lane.stop();
+    this.lanes.delete(id);
+  }
+
+  async states(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
+    const states = new Map<string, DeliveryState>();
+    for (const id of ids) {
+      const entry = this.lanes.get(id);
+      if (entry) states.set(id, entry.queue.state());
+    }
+    return states;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopWatching();
+    const pending = [...this.lanes.values()].reduce((n, { queue }) => n + queue.pending, 0);
+    if (pending > 0) this.logger.warn(`shutting down with ${pending} undelivered webhook event(s); the memory driver does not keep them`);
+    await Promise.all([...this.lanes.values()].map(({ lane }) => lane.drain()));
+    this.lanes.clear();
+  }
+
+  private enqueue(batch: readonly ChangeEvent[]): void {
+    for (const { lane, queue } of this.lanes.values()) {
+      const { subscription } = lane;
+      let queued = false;
+      for (const event of batch) {
+        if (event.revision <= subscription.startRevision || !matches(subscription.filter, event)) continue;
+        queue.push(toDelivery(subscription, event));
+        queued = true;
+      }
+      if (queued) lane.wake();
+    }
+  }
+}

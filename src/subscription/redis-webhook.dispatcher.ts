@@ -1,0 +1,390 @@
+import { type BeforeApplicationShutdown, Logger, type OnModuleInit } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { ChangeFeed } from '../store/change-feed';
+import { revisionOf, type StreamEntry, toEvent } from '../store/redis-change.feed';
+import { guardRedis, type RedisConnection } from '../store/redis.connection';
+import { matches } from './event-filter';
+import type { RedisSubscriptionRepository } from './redis-subscription.repository';
+import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
+import type { Subscription } from './subscription.repository';
+import {
+  DEAD_LETTERS_KEPT,
+  type DeadLetter,
+  deadLetterOf,
+  DeliveryLane,
+  type DeliveryQueue,
+  type DeliveryResult,
+  type DeliveryState,
+  WebhookDispatcher,
+} from './webhook.dispatcher';
+import { type Delivery, toDelivery, type WebhookSender } from './webhook.sender';
+
+interface LeaseCommands {
+  kvLeaseAcquire(...args: (string | number)[]): Promise<number>;
+  kvLeaseRelease(...args: (string | number)[]): Promise<number>;
+  kvSettle(...args: (string | number)[]): Promise<number>;
+}
+
+type Client = Redis & LeaseCommands;
+
+/**
+ * Longest pause between two lease rounds. Leases are renewed three times per WEBHOOK_LEASE_MS, but free ones
+ * (handed back by a replica that shut down) are looked for at least this often.
+ */
+const MAX_TICK_MS = 1000;
+
+/** Stream entries a lane reads per round trip. */
+const READ_COUNT = 100;
+
+/** An entry of a consumer group's pending list whose event was trimmed from the stream has no fields. */
+type GroupEntry = [id: string, fields: string[] | null];
+type GroupReply = [stream: string, entries: GroupEntry[]][] | null;
+
+export interface RedisDispatcherOptions {
+  /** WEBHOOK_LEASE_MS: how long a replica's claim on a subscription lasts unless renewed. */
+  readonly leaseMs: number;
+  /** WATCH_HISTORY, named in the dead letter of events trimmed before they were read. */
+  readonly history: number;
+}
+
+/** Flat `[name, value, ...]` replies of XINFO as an object. */
+function fieldsOf(flat: unknown[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = flat[i + 1];
+  return out;
+}
+
+/**
+ * One subscription's queue on Redis: its consumer group on the change feed. The lease holder is the group's
+ * only reader. It first claims what a previous holder left unacknowledged (XAUTOCLAIM) and works through its
+ * own pending entries, then reads new ones (XREADGROUP >). An event is acknowledged once delivered or
+ * dead-lettered, so a replica that dies mid-way leaves it pending for the next holder: at-least-once.
+ */
+class RedisDeliveryQueue implements DeliveryQueue {
+  private readonly buffer: GroupEntry[] = [];
+  private started = false;
+  /** Cursor through this consumer's pending entries; null once they are done and new entries are read. */
+  private pendingCursor: string | null = '0-0';
+  /** Revision of the newest entry read, to notice entries trimmed before the group read them. */
+  private lastRead = 0;
+  private retried: { entry: string; attempts: number } = { entry: '', attempts: 0 };
+  private current = '';
+
+  constructor(
+    private readonly redis: Client,
+    private readonly prefix: string,
+    private readonly subscription: Subscription,
+    private readonly owner: string,
+    private readonly options: RedisDispatcherOptions,
+    private readonly count: (result: DeliveryResult, n?: number) => void,
+    private readonly lost: () => void,
+  ) {}
+
+  private get feed(): string {
+    return `${this.prefix}feed`;
+  }
+
+  private get group(): string {
+    return `wh:${this.subscription.id}`;
+  }
+
+  async head(): Promise<Delivery | null> {
+    try {
+      return await this.next();
+    } catch (e) {
+      // The subscription was deleted (its group destroyed) on some replica: nothing left to deliver.
+      if (e instanceof Error && e.message.startsWith('NOGROUP')) {
+        this.lost();
+        return null;
+      }
+      throw e;
+    }
+  }
+
+  private async next(): Promise<Delivery | null> {
+    if (!this.started) await this.start();
+    for (;;) {
+      if (this.buffer.length === 0 && !(await this.fill())) return null;
+      const skipped = this.takeSkipped();
+      if (skipped.length > 0) {
+        await this.redis.xack(this.feed, this.group, ...skipped);
+        continue;
+      }
+      const [id, fields] = this.buffer[0];
+      if (fields === null) {
+        this.buffer.shift();
+        await this.gap(id, revisionOf(id), revisionOf(id));
+        continue;
+      }
+      this.current = id;
+      const attempts = id === this.retried.entry ? this.retried.attempts : 0;
+      return toDelivery(this.subscription, toEvent([id, fields]), attempts);
+    }
+  }
+
+  async delivered(delivery: Delivery): Promise<void> {
+    this.buffer.shift();
+    await this.settle('delivered', this.current, delivery.event.revision, '');
+  }
+
+  async failed(delivery: Delivery, error: string): Promise<void> {
+    await this.settle('failed', this.current, delivery.event.revision, error, '', 0, delivery.attempts);
+  }
+
+  async deadLetter(delivery: Delivery, error: string): Promise<void> {
+    this.buffer.shift();
+    await this.settle('dead', this.current, delivery.event.revision, error, JSON.stringify(deadLetterOf(delivery, error)), 1);
+  }
+
+  /** Leading entries of the buffer that are not for this subscription, taken off it. */
+  private takeSkipped(): string[] {
+    const skipped: string[] = [];
+    while (this.buffer.length > 0) {
+      const [id, fields] = this.buffer[0];
+      if (fields === null || matches(this.subscription.filter, toEvent([id, fields]))) break;
+      skipped.push(id);
+      this.buffer.shift();
+    }
+    return skipped;
+  }
+
+  /** Takes over what earlier holders left pending, and where the group stands. */
+  private async start(): Promise<void> {
+    let cursor = '0-0';
+    do {
+      const [next, , deleted = []] = (await this.redis.xautoclaim(this.feed, this.group, this.owner, 0, cursor, 'COUNT', 1000, 'JUSTID')) as [
+        string,
+        string[],
+        string[]?,
+      ];
+      // Entries trimmed from the stream leave the pending list here (Redis 7): each one is a dead letter.
+      for (const id of deleted) await this.gap('', revisionOf(id), revisionOf(id));
+      cursor = next;
+    } while (cursor !== '0-0');
+    const consumers = ((await this.redis.xinfo('CONSUMERS', this.feed, this.group)) as unknown[][]).map(fieldsOf);
+    for (const c of consumers) {
+      // Consumers of replicas that are gone, now that their entries are ours.
+      if (c.name !== this.owner && Number(c.pending) === 0) await this.redis.xgroup('DELCONSUMER', this.feed, this.group, String(c.name));
+    }
+    const groups = ((await this.redis.xinfo('GROUPS', this.feed)) as unknown[][]).map(fieldsOf);
+    const mine = groups.find((g) => g.name === this.group);
+    this.lastRead = mine ? revisionOf(String(mine['last-delivered-id'])) : 0;
+    const [entry, attempts] = await this.redis.hmget(`${this.prefix}wh:${this.subscription.id}:state`, 'head', 'attempts');
+    this.retried = { entry: entry ?? '', attempts: Number(attempts ?? 0) };
+    this.started = true;
+  }
+
+  /** Reads the next entries into the buffer; false when there are none yet. */
+  private async fill(): Promise<boolean> {
+    if (this.pendingCursor !== null) {
+      const entries = ((await this.read(this.pendingCursor)) as GroupReply)?.[0]?.[1] ?? [];
+      if (entries.length > 0) {
+        this.pendingCursor = entries[entries.length - 1][0];
+        this.buffer.push(...entries);
+        return true;
+      }
+      this.pendingCursor = null;
+    }
+    const entries = ((await this.read('>')) as GroupReply)?.[0]?.[1] ?? [];
+    if (entries.length === 0) return false;
+    const first = revisionOf(entries[0][0]);
+    if (first > this.lastRead + 1) {
+      // The feed was trimmed past events this group had not read yet (it fell WATCH_HISTORY events behind).
+      await this.gap('', this.lastRead + 1, first - 1);
+    }
+    this.lastRead = revisionOf(entries[entries.length - 1][0]);
+    this.buffer.push(...entries);
+    return true;
+  }
+
+  private read(from: string): Promise<unknown> {
+    return this.redis.xreadgroup('GROUP', this.group, this.owner, 'COUNT', READ_COUNT, 'STREAMS', this.feed, from);
+  }
+
+  /** Events from..to left the feed before they were delivered: one dead letter for all of them. */
+  private async gap(entry: string, from: number, to: number): Promise<void> {
+    const range = from === to ? `revision ${from}` : `revisions ${from}-${to}`;
+    const letter: DeadLetter = {
+      revision: from,
+      key: '',
+      attempts: 0,
+      error: `${range} left the change feed (WATCH_HISTORY=${this.options.history}) before delivery`,
+      at: new Date().toISOString(),
+    };
+    this.count('dead_lettered', to - from + 1);
+    await this.settle('gap', entry, from, '', JSON.stringify(letter), to - from + 1);
+  }
+
+  private async settle(
+    outcome: 'delivered' | 'failed' | 'dead' | 'gap',
+    entry: string,
+    revision: number,
+    error: string,
+    letter = '',
+    dead = 0,
+    attempts = 0,
+  ): Promise<void> {
+    const ok = await this.redis.kvSettle(this.prefix, this.subscription.id, this.owner, outcome, entry, revision, error, attempts, letter, dead, DEAD_LETTERS_KEPT);
+    if (ok === 0) this.lost();
+  }
+}
+
+/**
+ * The Redis driver's dispatcher. Subscriptions, their queues (consumer groups on the shared change feed) and
+ * their delivery state live in Redis. Each subscription is delivered by one replica at a time, the holder of its
+ * lease (WEBHOOK_LEASE_MS, renewed three times per period; free leases are looked for every second), so in the normal case each event is POSTed once,
+ * not once per replica, and in order. When a replica dies its leases lapse; another takes them and delivers what
+ * was left pending. At shutdown a replica finishes the requests in flight and hands its leases back.
+ */
+export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
+  private readonly logger = new Logger(WebhookDispatcher.name);
+  /** This replica's consumer name in every group and the value of the leases it holds: unique per instance. */
+  readonly owner = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private readonly redis: Client;
+  private readonly lanes = new Map<string, DeliveryLane>();
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> | null = null;
+  private again = false;
+  private stopped = false;
+  private failing = false;
+  private stopWatching: () => void = () => undefined;
+
+  constructor(
+    private readonly connection: RedisConnection,
+    private readonly repository: RedisSubscriptionRepository,
+    private readonly feed: ChangeFeed,
+    private readonly sender: WebhookSender,
+    private readonly count: (result: DeliveryResult, n?: number) => void,
+    private readonly options: RedisDispatcherOptions,
+  ) {
+    super();
+    this.redis = connection.client as Client;
+    this.redis.defineCommand('kvLeaseAcquire', { numberOfKeys: 0, lua: ACQUIRE_LEASE });
+    this.redis.defineCommand('kvLeaseRelease', { numberOfKeys: 0, lua: RELEASE_LEASE });
+    this.redis.defineCommand('kvSettle', { numberOfKeys: 0, lua: SETTLE });
+  }
+
+  onModuleInit(): void {
+    // The feed's reader sees every replica's writes: it tells idle lanes there may be work.
+    this.stopWatching = this.feed.watch(null, { events: () => this.lanes.forEach((lane) => lane.wake()), reset: () => undefined });
+    this.schedule(0);
+  }
+
+  track(): void {
+    this.tick();
+  }
+
+  untrack(id: string): void {
+    void this.lanes.get(id)?.stop();
+    this.lanes.delete(id);
+  }
+
+  states(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
+    return ids.length === 0 ? Promise.resolve(new Map()) : guardRedis(() => this.readStates(ids));
+  }
+
+  private async readStates(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
+    const p = this.connection.prefix;
+    const readState = async (id: string) => ({
+      id,
+      state: await this.redis.hgetall(`${p}wh:${id}:state`),
+      dead: await this.redis.lrange(`${p}wh:${id}:dead`, 0, -1),
+    });
+    // Auto-pipelining sends these in one round trip.
+    const [groups, revision, perId] = await Promise.all([
+      this.redis.xinfo('GROUPS', `${p}feed`) as Promise<unknown[][]>,
+      this.redis.get(`${p}rev`),
+      Promise.all(ids.map(readState)),
+    ]);
+    const byName = new Map(groups.map(fieldsOf).map((g) => [String(g.name), g]));
+    const states = new Map<string, DeliveryState>();
+    for (const { id, state, dead } of perId) {
+      const group = byName.get(`wh:${id}`);
+      if (!group) continue;
+      // Ids are revisions and every revision is one entry: what the group has not read is the difference.
+      const unread = Math.max(0, Number(revision ?? 0) - revisionOf(String(group['last-delivered-id'])));
+      states.set(id, {
+        lastDeliveredRevision: state.delivered ? Number(state.delivered) : null,
+        pending: Number(group.pending) + unread,
+        consecutiveFailures: Number(state.failures ?? 0),
+        lastError: state.error || null,
+        deadLettered: Number(state.dead ?? 0),
+        deadLetters: dead.map((json) => JSON.parse(json) as DeadLetter),
+      });
+    }
+    return states;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.stopWatching();
+    await this.ticking;
+    const held = [...this.lanes.keys()];
+    await Promise.all([...this.lanes.values()].map((lane) => lane.drain()));
+    this.lanes.clear();
+    // Handing the leases back lets another replica continue now rather than after WEBHOOK_LEASE_MS.
+    await Promise.all(held.map((id) => this.redis.kvLeaseRelease(this.connection.prefix, id, this.owner).catch(() => 0)));
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => this.tick(), ms);
+  }
+
+  /** Takes, renews or gives up leases; runs one at a time, and once more if asked while running. */
+  private tick(): void {
+    if (this.stopped) return;
+    if (this.ticking) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
+    this.ticking = this.balance()
+      .catch((e: unknown) => {
+        if (!this.failing) this.logger.warn(`webhook leases: ${e instanceof Error ? e.message : String(e)}; retrying`);
+        this.failing = true;
+      })
+      .finally(() => {
+        this.ticking = null;
+        if (this.again) {
+          this.again = false;
+          this.tick();
+        } else {
+          this.schedule(Math.min(MAX_TICK_MS, Math.floor(this.options.leaseMs / 3)));
+        }
+      });
+  }
+
+  private async balance(): Promise<void> {
+    const ids = await this.repository.ids();
+    const live = new Set(ids);
+    for (const id of this.lanes.keys()) if (!live.has(id)) this.untrack(id);
+    const held = await Promise.all(ids.map((id) => this.redis.kvLeaseAcquire(this.connection.prefix, id, this.owner, this.options.leaseMs)));
+    for (const [i, id] of ids.entries()) {
+      if (held[i] !== 1) {
+        this.untrack(id);
+        continue;
+      }
+      const lane = this.lanes.get(id);
+      if (lane) {
+        lane.wake();
+        continue;
+      }
+      const subscription = await this.repository.get(id);
+      if (subscription && !this.stopped) this.lanes.set(id, this.lane(subscription));
+    }
+    this.failing = false;
+  }
+
+  private lane(subscription: Subscription): DeliveryLane {
+    const queue = new RedisDeliveryQueue(this.redis, this.connection.prefix, subscription, this.owner, this.options, this.count, () => {
+      // Another replica holds the lease now (this one stalled past it): leave the subscription to it.
+      if (this.lanes.get(subscription.id) === lane) this.untrack(subscription.id);
+    });
+    const lane = new DeliveryLane(subscription, queue, this.sender, this.count);
+    return lane.start();
+  }
+}

@@ -1,0 +1,125 @@
+import { Redis } from 'ioredis';
+import request from 'supertest';
+import { RedisWebhookDispatcher } from '../src/subscription/redis-webhook.dispatcher';
+import { WebhookDispatcher } from '../src/subscription/webhook.dispatcher';
+import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
+import { startTestApp, type TestApp } from './helpers/test-app';
+import { until } from './helpers/until';
+import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
+
+/** Webhooks with several replicas on one Redis: shared subscriptions, each event sent by one replica. */
+describe('redis driver: webhooks across replicas', () => {
+  let redis: RedisServer;
+  let receiver: WebhookReceiver;
+  const apps: TestApp[] = [];
+  let processReplica: ServerProcess | undefined;
+  let env: Record<string, string>;
+  const json = { 'Content-Type': 'application/json' };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(() => redis.stop());
+
+  beforeEach(async () => {
+    receiver = await startWebhookReceiver();
+    env = {
+      STORE_DRIVER: 'redis',
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: uniquePrefix(),
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+      WEBHOOK_RETRY_BASE_MS: '50',
+      WEBHOOK_RETRY_MAX_MS: '200',
+      WEBHOOK_MAX_ATTEMPTS: '1000',
+    };
+  });
+  afterEach(async () => {
+    await killIfRunning(processReplica);
+    processReplica = undefined;
+    for (const app of apps.splice(0)) await app.close();
+    await receiver.close();
+  });
+
+  const replica = async (extra: Record<string, string> = {}) => {
+    const app = await startTestApp({ ...env, ...extra });
+    apps.push(app);
+    return app;
+  };
+  const set = (url: string, pairs: Record<string, unknown>) => request(url).post('/set').set(json).send(JSON.stringify(pairs)).expect(200);
+  const subscribe = async (url: string) => (await request(url).post('/subscriptions').set(json).send(JSON.stringify({ url: receiver.url })).expect(201)).body as { id: string };
+  const leaseHolder = async (id: string) => {
+    const client = new Redis(redis.url);
+    try {
+      return await client.get(`${env.REDIS_KEY_PREFIX}wh:${id}:lease`);
+    } finally {
+      client.disconnect();
+    }
+  };
+  const ownerOf = (app: TestApp) => (app.app.get(WebhookDispatcher) as RedisWebhookDispatcher).owner;
+
+  it('posts each event once, in order, whichever replica took the write, and hands over at once on shutdown', async () => {
+    // A long lease: only the hand-over at shutdown can explain a quick takeover.
+    const a = await replica({ WEBHOOK_LEASE_MS: '60000' });
+    const b = await replica({ WEBHOOK_LEASE_MS: '60000' });
+    const sub = await subscribe(a.url);
+    expect((await request(b.url).get('/subscriptions').expect(200)).body.map((s: { id: string }) => s.id)).toEqual([sub.id]);
+    await until(async () => (await leaseHolder(sub.id)) === ownerOf(a), 5000, 20);
+    for (let i = 0; i < 30; i++) await set(i % 2 === 0 ? a.url : b.url, { [`k${i}`]: i });
+    await receiver.waitFor((r) => r.length === 30, 10_000);
+    await new Promise((r) => setTimeout(r, 300)); // room for any duplicate to show up
+    expect(receiver.received.map((h) => h.body.revision)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    const onB = (await request(b.url).get(`/subscriptions/${sub.id}`).expect(200)).body;
+    expect(onB).toMatchObject({ lastDeliveredRevision: 30, pending: 0, consecutiveFailures: 0, deadLettered: 0 });
+
+    await a.close();
+    apps.splice(apps.indexOf(a), 1);
+    const closedAt = Date.now();
+    await set(b.url, { after: 1 });
+    await receiver.waitFor((r) => r.length === 31, 10_000);
+    expect(Date.now() - closedAt).toBeLessThan(10_000);
+    expect(receiver.received[30].body).toMatchObject({ key: 'after', revision: 31 });
+    expect(await leaseHolder(sub.id)).toBe(ownerOf(b));
+  });
+
+  it('delivers the events a killed replica left undelivered, from another replica, in order', async () => {
+    const lease = { WEBHOOK_LEASE_MS: '1000' };
+    processReplica = await startServerProcess({ ...env, ...lease, LOG_LEVEL: 'warn' });
+    const status: number[] = [];
+    let up = false;
+    receiver.reply = (_hook, index) => ({ status: (status[index] = up ? 200 : 503) });
+    const sub = await subscribe(processReplica.url);
+    for (let i = 1; i <= 5; i++) await set(processReplica.url, { [`k${i}`]: i });
+    // The process replica holds the subscription and keeps retrying revision 1.
+    await receiver.waitFor((r) => r.length >= 3, 10_000);
+    const deliveryId = receiver.received[0].headers['x-kv-delivery'];
+    const b = await replica(lease);
+    await new Promise((r) => setTimeout(r, 1500)); // B tries for the lease meanwhile and must not get it
+    expect(await leaseHolder(sub.id)).not.toBe(ownerOf(b));
+
+    processReplica.child.kill('SIGKILL');
+    await processReplica.exited;
+    up = true;
+    const delivered = () => receiver.received.filter((_h, i) => status[i] === 200);
+    await until(() => delivered().length >= 5, 15_000, 50);
+    expect(delivered().map((h) => h.body.key)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
+    expect(delivered()[0].headers['x-kv-delivery']).toBe(deliveryId);
+    expect(await leaseHolder(sub.id)).toBe(ownerOf(b));
+    const state = (await request(b.url).get(`/subscriptions/${sub.id}`).expect(200)).body;
+    expect(state).toMatchObject({ lastDeliveredRevision: 5, pending: 0, consecutiveFailures: 0, lastError: 'HTTP 503', deadLettered: 0 });
+  });
+
+  it('keeps subscriptions and their state when every replica restarts', async () => {
+    const a = await replica();
+    const sub = await subscribe(a.url);
+    await set(a.url, { before: 1 });
+    await receiver.waitFor((r) => r.length === 1);
+    await a.close();
+    apps.splice(0);
+    const c = await replica();
+    expect((await request(c.url).get(`/subscriptions/${sub.id}`).expect(200)).body).toMatchObject({ lastDeliveredRevision: 1, pending: 0 });
+    await set(c.url, { after: 2 });
+    await receiver.waitFor((r) => r.length === 2);
+    expect(receiver.received.map((h) => h.body.key)).toEqual(['before', 'after']);
+  });
+});
