@@ -33,6 +33,20 @@ describe('validateEnvironment', () => {
       KEEP_ALIVE_TIMEOUT_MS: 65000,
       HEALTH_STORE_TIMEOUT_MS: 1000,
       LOG_LEVEL: 'info',
+      API_KEYS: '',
+      API_KEYS_FILE: '',
+      RATE_LIMIT: 0,
+      RATE_LIMIT_WINDOW_MS: 60000,
+      TRUST_PROXY: '',
+      CORS_ORIGINS: '',
+      HTTP_MAX_HEADER_BYTES: 16384,
+      HTTP_MAX_URL_BYTES: 8192,
+      KV_MAX_JSON_DEPTH: 64,
+      HTTP_REQUEST_TIMEOUT_MS: 30000,
+      WATCH_MAX_STREAMS_PER_CLIENT: 100,
+      SNAPSHOT_FILE: '',
+      SNAPSHOT_INTERVAL_MS: 30000,
+      SNAPSHOT_ON_CORRUPT: 'fail',
     });
   });
 

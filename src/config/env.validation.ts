@@ -8,6 +8,9 @@ export type StoreDriver = (typeof STORE_DRIVERS)[number];
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+export const SNAPSHOT_ON_CORRUPT = ['fail', 'ignore'] as const;
+export type SnapshotOnCorrupt = (typeof SNAPSHOT_ON_CORRUPT)[number];
+
 
 const MIB = 1024 * 1024;
 
@@ -146,6 +149,68 @@ export class EnvironmentVariables {
   /** Log verbosity (pino levels). */
   @IsIn(LOG_LEVELS)
   LOG_LEVEL: LogLevel = 'info';
+
+  /**
+   * API keys with their roles: comma-separated `role:key` entries, role `read`, `write` or `admin`, keys of at
+   * least 16 characters. Empty (and no API_KEYS_FILE): the service runs open, and warns so at start-up.
+   */
+  @IsString()
+  API_KEYS: string = '';
+
+  /** A file of `role:key` entries (separated by commas or newlines), e.g. a mounted Kubernetes Secret; added to API_KEYS. */
+  @IsString()
+  API_KEYS_FILE: string = '';
+
+  /** Requests per RATE_LIMIT_WINDOW_MS per API key (per client address when open); 0 turns rate limiting off. */
+  @IntSetting(0, 100_000_000)
+  RATE_LIMIT: number = 0;
+
+  /** The rate-limit window. */
+  @IntSetting(1, 86_400_000)
+  RATE_LIMIT_WINDOW_MS: number = 60_000;
+
+  /**
+   * Which proxies to believe about the client address (X-Forwarded-For), as Express's `trust proxy`: empty for
+   * none, `true`, a hop count, or comma-separated addresses/subnets (e.g. `loopback,10.0.0.0/8`).
+   */
+  @IsString()
+  TRUST_PROXY: string = '';
+
+  /** Origins allowed by CORS: empty for no CORS headers at all, `*`, or comma-separated origins. */
+  @IsString()
+  CORS_ORIGINS: string = '';
+
+  /** Largest request head (request line and headers); beyond it the answer is 431. */
+  @IntSetting(1024, MIB)
+  HTTP_MAX_HEADER_BYTES: number = 16 * 1024;
+
+  /** Longest request URL (path and query); beyond it the answer is 414. */
+  @IntSetting(256, MIB)
+  HTTP_MAX_URL_BYTES: number = 8 * 1024;
+
+  /** Deepest nesting of arrays and objects accepted in a JSON body; deeper is 400. */
+  @IntSetting(1, 10_000)
+  KV_MAX_JSON_DEPTH: number = 64;
+
+  /** A request (other than a watch stream) that has not been answered within this gets 503. */
+  @IntSetting(100, 3_600_000)
+  HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
+
+  /** Concurrent watch streams per API key (per client address when open); beyond it 429. */
+  @IntSetting(1, 1_000_000)
+  WATCH_MAX_STREAMS_PER_CLIENT: number = 100;
+
+  /** Memory driver: file the store is snapshotted to and restored from. Empty: no snapshots. */
+  @IsString()
+  SNAPSHOT_FILE: string = '';
+
+  /** How often the snapshot is written (and once more at graceful shutdown). */
+  @IntSetting(100, 86_400_000)
+  SNAPSHOT_INTERVAL_MS: number = 30_000;
+
+  /** A snapshot that cannot be read stops the start (`fail`), or is set aside and the store starts empty (`ignore`). */
+  @IsIn(SNAPSHOT_ON_CORRUPT)
+  SNAPSHOT_ON_CORRUPT: SnapshotOnCorrupt = 'fail';
 }
 
 /** Room for `{"key":..., "value":...}`, escapes and whitespace around the largest key and value. */
