@@ -1,11 +1,11 @@
 import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
-import type { ValidationError } from 'class-validator';
 import { LoggerModule } from 'nestjs-pino';
-import { InvalidRequestError } from './common/errors/domain.errors';
+import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { loggerOptions } from './common/logging/logger.options';
+import { toInvalidRequest } from './common/validation/validation-error';
 import type { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/env.validation';
 import { HealthModule } from './health/health.module';
@@ -21,10 +21,6 @@ export interface AppModuleOptions {
    * so nothing from the machine leaks in and nothing leaks out.
    */
   readonly env: Record<string, string | undefined>;
-}
-
-function flatten(errors: readonly ValidationError[]): string[] {
-  return errors.flatMap((e) => [...Object.values(e.constraints ?? {}), ...flatten(e.children ?? [])]);
 }
 
 @Module({})
@@ -45,6 +41,7 @@ export class AppModule {
           useFactory: (config: AppConfig) => loggerOptions(config.getOrThrow('LOG_LEVEL', { infer: true })),
         }),
         MetricsModule,
+        AuthModule,
         StoreModule,
         HealthModule,
         KeyValueModule,
@@ -59,10 +56,7 @@ export class AppModule {
             whitelist: true,
             forbidNonWhitelisted: true,
             transform: true,
-            exceptionFactory: (errors) => {
-              const details = flatten(errors);
-              return new InvalidRequestError(`Invalid request: ${details.join('; ')}`, details);
-            },
+            exceptionFactory: toInvalidRequest,
           }),
         },
       ],

@@ -2,9 +2,19 @@ import { type INestApplication, UnsupportedMediaTypeException } from '@nestjs/co
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
 import { Logger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config';
 import { ConfigService } from '@nestjs/config';
+import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
+import {
+  answerClientErrorsWithJson,
+  checkJsonBody,
+  limitUrlLength,
+  rejectPrototypeQueryNames,
+  requestTimeout,
+  trustProxySetting,
+} from './common/http/hardening';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
 import { HEALTH_TAG } from './health/health.controller';
@@ -34,7 +44,8 @@ export function buildOpenApiDocument(app: INestApplication) {
     .setTitle('kv-store')
     .setDescription(
       'A key-value store over HTTP. Keys are 1 to KV_MAX_KEY_BYTES bytes of UTF-8 (no control characters) and must be ' +
-        'percent-encoded in paths; values are any JSON value. Every error is JSON: ' +
+        'percent-encoded in paths; values are any JSON value. When API keys are configured, send one as `Authorization: Bearer <key>` ' +
+        '(or `X-API-Key`): role `read` for GET routes and watch, `write` for changes, `admin` for subscriptions. Every error is JSON: ' +
         '`{"status":"error","statusCode":N,"message":"...","details"?:[...]}`. Every answer carries `X-Request-Id`.',
     )
     .setVersion('1')
@@ -45,13 +56,16 @@ export function buildOpenApiDocument(app: INestApplication) {
     .addTag(SEED_TAG, 'The routes and exact shapes of the services kv-store replaces.')
     .addTag(HEALTH_TAG, 'Liveness and readiness probes.')
     .addTag(METRICS_TAG, 'Prometheus metrics.')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS (`Authorization: Bearer <key>`).' }, BEARER_SCHEME)
+    .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key in X-API-Key.' }, API_KEY_SCHEME)
     .build();
   return SwaggerModule.createDocument(app, config);
 }
 
 /**
  * Everything the HTTP application needs beyond its modules: the JSON logger, request metrics, keep-alive
- * timeouts, `Connection: close` while draining, JSON-only bodies with the configured limit, and the docs.
+ * timeouts, JSON answers to malformed HTTP, proxy trust, security headers, CORS, URL/body/nesting limits, the
+ * request timeout, `Connection: close` while draining, JSON-only bodies, and the docs.
  * Shared by main.ts and the e2e tests so both run the same stack.
  */
 export function configureApp(app: NestExpressApplication): void {
@@ -66,6 +80,22 @@ export function configureApp(app: NestExpressApplication): void {
   const server = app.getHttpServer();
   server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
   server.headersTimeout = server.keepAliveTimeout + 1000;
+  answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }));
+  app.set('trust proxy', trustProxySetting(config.getOrThrow('TRUST_PROXY', { infer: true })));
+  // Security headers for every answer (the docs page included: Swagger UI loads only its own files). Not
+  // upgrade-insecure-requests: this server speaks plain HTTP, and a browser opening /docs by host name would
+  // otherwise fetch every script of the page over HTTPS and show nothing.
+  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  const corsOrigins = config.getOrThrow('CORS_ORIGINS', { infer: true });
+  if (corsOrigins !== '') {
+    app.enableCors({
+      origin: corsOrigins === '*' ? '*' : corsOrigins.split(',').map((o) => o.trim()),
+      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-Match', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
+      exposedHeaders: ['ETag', 'Link', 'Location', 'Retry-After', 'X-Request-Id'],
+      maxAge: 600,
+    });
+  }
+  app.use(limitUrlLength(config.getOrThrow('HTTP_MAX_URL_BYTES', { infer: true })));
   // While draining, every answer closes its connection, so clients and proxies let go of this process
   // before it stops accepting connections.
   app.use((_req: Request, res: Response, next: NextFunction) => {
@@ -75,6 +105,10 @@ export function configureApp(app: NestExpressApplication): void {
   app.disable('x-powered-by');
   // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
   app.set('etag', false);
+  // Watch streams are meant to stay open; everything else must be answered in time.
+  // Routing ignores case and a trailing slash, so the exemption must too.
+  app.use(requestTimeout(config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }), (req) => /^\/watch\/?$/i.test(req.path)));
+  app.use(rejectPrototypeQueryNames);
   app.use(requireJsonBody);
   app.useBodyParser('json', {
     limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
@@ -82,5 +116,6 @@ export function configureApp(app: NestExpressApplication): void {
     strict: false,
     type: JSON_TYPES,
   });
+  app.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

@@ -6,16 +6,21 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ConfigService } from '@nestjs/config';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
+import { loadApiKeys } from './auth/api-keys';
+import { KvExpressAdapter } from './common/http/kv-express.adapter';
 import { installGracefulShutdown } from './health/graceful-shutdown';
 import type { AppConfig } from './config/app-config';
 import { ConfigValidationError, validateEnvironment } from './config/env.validation';
+import { SnapshotError } from './store/memory-snapshot';
 
 async function bootstrap(): Promise<void> {
-  // The only place that reads the process environment. Validated here first so that a bad setting stops
-  // the start with one line, before Nest logs anything.
+  // The only place that reads the process environment. Validated here first (API keys too) so that a bad
+  // setting stops the start with one line, before Nest logs anything.
   const env = process.env;
-  validateEnvironment(env);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ env }), {
+  const settings = validateEnvironment(env);
+  loadApiKeys(settings.API_KEYS, settings.API_KEYS_FILE);
+  const adapter = new KvExpressAdapter({ maxHeaderSize: settings.HTTP_MAX_HEADER_BYTES });
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ env }), adapter, {
     bodyParser: false,
     // Held back until the JSON logger is attached, so start-up logs are structured too.
     bufferLogs: true,
@@ -36,8 +41,8 @@ async function bootstrap(): Promise<void> {
 }
 
 bootstrap().catch((error: unknown) => {
-  // A bad setting gets one clear line; anything else is a bug and keeps its stack.
-  if (error instanceof ConfigValidationError) console.error(error.message);
+  // A bad setting or an unusable snapshot gets one clear line; anything else is a bug and keeps its stack.
+  if (error instanceof ConfigValidationError || error instanceof SnapshotError) console.error(error.message);
   else console.error(error);
   process.exit(1);
 });

@@ -421,7 +421,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
       expect(docs.flatMap(manifestProblems)).toEqual([]);
       // The new pod may only start from the snapshot the old one wrote on its way out.
       expect(deploymentOf(docs).spec!.strategy).toEqual({ type: 'Recreate' });
-      expect(settingsOf(docs)).toMatchObject({ SNAPSHOT_FILE: '/data/kv-snapshot.json', SNAPSHOT_INTERVAL_MS: '30000', SNAPSHOT_ON_CORRUPT: 'fail' });
+      expect(settingsOf(docs)).toMatchObject({ SNAPSHOT_FILE: '/data/kv.snapshot', SNAPSHOT_INTERVAL_MS: '30000', SNAPSHOT_ON_CORRUPT: 'fail' });
       expect(containerOf(docs).volumeMounts).toContainEqual({ name: 'snapshot', mountPath: '/data' });
     }
     const claim = one<IPersistentVolumeClaim>(created, 'PersistentVolumeClaim');

@@ -69,6 +69,14 @@ describe('validateEnvironment', () => {
     expect(() => validateEnvironment(raw)).toThrow(message);
   });
 
+  it('refuses SNAPSHOT_FILE with the redis driver, which keeps its own data', () => {
+    expect(() => validateEnvironment({ STORE_DRIVER: 'redis', SNAPSHOT_FILE: '/data/kv.snapshot' })).toThrow(
+      /^Invalid configuration: SNAPSHOT_FILE is for the memory driver; with STORE_DRIVER=redis the data lives in Redis/,
+    );
+    expect(validateEnvironment({ STORE_DRIVER: 'memory', SNAPSHOT_FILE: '/data/kv.snapshot' }).SNAPSHOT_FILE).toBe('/data/kv.snapshot');
+    expect(validateEnvironment({ STORE_DRIVER: 'redis' }).SNAPSHOT_FILE).toBe('');
+  });
+
   it('reports every invalid variable in one line', () => {
     expect(() => validateEnvironment({ PORT: 'x', LOG_LEVEL: 'y' })).toThrow(/^Invalid configuration: .*PORT.*; .*LOG_LEVEL[^\n]*$/);
   });

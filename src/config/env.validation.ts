@@ -244,6 +244,11 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   if (errors.length > 0) {
     throw new ConfigValidationError(`Invalid configuration: ${errors.map(describe).join('; ')}`);
   }
+  if (env.SNAPSHOT_FILE !== '' && env.STORE_DRIVER !== 'memory') {
+    throw new ConfigValidationError(
+      `Invalid configuration: SNAPSHOT_FILE is for the memory driver; with STORE_DRIVER=${env.STORE_DRIVER} the data lives in Redis, which keeps it itself (unset SNAPSHOT_FILE)`,
+    );
+  }
   if (env.KV_MAX_BODY_BYTES < env.KV_MAX_VALUE_BYTES) {
     throw new ConfigValidationError(
       `Invalid configuration: KV_MAX_BODY_BYTES (${env.KV_MAX_BODY_BYTES}) must be at least KV_MAX_VALUE_BYTES (${env.KV_MAX_VALUE_BYTES}), or a value of the maximum size could never be written`,

@@ -1,6 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, type HealthCheckResult, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
+import { Public } from '../auth/auth.decorators';
 import { LifecycleService } from './lifecycle.service';
 import { StoreHealthIndicator } from './store-health.indicator';
 
@@ -15,6 +16,7 @@ const READY_EXAMPLE = {
 
 /** Kubernetes-style probes. Never authenticated, never rate-limited, logged at debug level only. */
 @ApiTags(HEALTH_TAG)
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

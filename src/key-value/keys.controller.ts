@@ -1,6 +1,7 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
+  ApiBody,
   ApiCreatedResponse,
   ApiHeader,
   ApiNoContentResponse,
@@ -15,12 +16,13 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ApiKeyAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { InvalidRequestError } from '../common/errors/domain.errors';
 import { etagOf, parseEntityTags } from '../common/http/conditional';
 import { NEXT_LINK_HEADER, setNextLink } from '../common/http/pagination';
 import { KeyQueryDto } from '../common/dto/key-query.dto';
-import { PutValueDto } from './dto/put-value.dto';
+import { PutValueDto, toPutValue } from './dto/put-value.dto';
 import { RecordDto, RecordPageDto } from './dto/record.dto';
 import { type HttpConditions, KeyValueService } from './key-value.service';
 
@@ -37,6 +39,7 @@ const IF_MATCH = {
 
 /** The canonical resource API: one key is one resource, its revision is its ETag. */
 @ApiTags(KEYS_TAG)
+@ApiKeyAuth()
 @Controller('keys')
 export class KeysController {
   constructor(private readonly kv: KeyValueService) {}
@@ -97,13 +100,16 @@ export class KeysController {
   @ApiPreconditionFailedResponse({ type: ErrorResponseDto, description: 'If-Match or If-None-Match did not hold; nothing was written.' })
   @ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'A value over KV_MAX_VALUE_BYTES, or a body over KV_MAX_BODY_BYTES.' })
   @ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'The body is not `application/json`.' })
+  @ApiBody({ type: PutValueDto })
   async put(
     @Param('key') key: string,
-    @Body() body: PutValueDto,
+    // Typed unknown so the global pipe leaves it alone: see toPutValue.
+    @Body() raw: unknown,
     @Headers() headers: Record<string, string | undefined>,
     @Req() req: Request,
     @Res({ passthrough: true }) res: Response,
   ): Promise<RecordDto> {
+    const body = toPutValue(raw);
     const { record, created } = await this.kv.put(key, body.value, body.ttl, conditionsOf(headers));
     res.status(created ? 201 : 200).setHeader('ETag', etagOf(record.revision));
     if (created) res.setHeader('Location', req.originalUrl.split('?')[0]);

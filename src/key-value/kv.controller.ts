@@ -14,6 +14,7 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ApiKeyAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { NEXT_LINK_HEADER, setNextLink } from '../common/http/pagination';
 import { KeyQueryDto } from '../common/dto/key-query.dto';
@@ -29,6 +30,7 @@ export const SEED_TAG = 'seed-compatible';
  */
 @ApiTags(SEED_TAG)
 @ApiExtraModels(PairDto)
+@ApiKeyAuth()
 @Controller()
 export class KvController {
   constructor(private readonly kv: KeyValueService) {}

@@ -2,11 +2,13 @@ import { Controller, Get, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import { PrometheusController } from '@willsoto/nestjs-prometheus';
 import type { Response } from 'express';
+import { Public } from '../auth/auth.decorators';
 
 export const METRICS_TAG = 'metrics';
 
 /** The library's exporter, documented. Never authenticated, never rate-limited, logged at debug level only. */
 @ApiTags(METRICS_TAG)
+@Public()
 @Controller()
 export class MetricsController extends PrometheusController {
   @Get()

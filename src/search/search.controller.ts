@@ -1,6 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import { ApiBadRequestResponse, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
+import { ApiKeyAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { KeyQueryDto } from '../common/dto/key-query.dto';
 import { NEXT_LINK_HEADER, setNextLink } from '../common/http/pagination';
@@ -9,6 +10,7 @@ import { SearchService } from './search.service';
 export const SEARCH_TAG = 'search';
 
 @ApiTags(SEARCH_TAG)
+@ApiKeyAuth()
 @Controller('search')
 export class SearchController {
   constructor(private readonly search: SearchService) {}

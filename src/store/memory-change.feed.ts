@@ -24,6 +24,16 @@ export class MemoryChangeFeed extends ChangeFeed {
     return this.latest;
   }
 
+  /**
+   * Continues the revision sequence of a restored snapshot: the next event published must be `revision + 1`.
+   * The events before it are not retained, so a watch resuming from an older revision gets a reset.
+   * Only for a feed that has published nothing yet.
+   */
+  startAt(revision: number): void {
+    if (this.latest !== 0 || this.size !== 0) throw new Error('startAt() needs a feed that has published nothing');
+    this.latest = revision;
+  }
+
   get watchers(): number {
     return this.sinks.size;
   }

@@ -74,6 +74,15 @@ export class MemoryKeyIndex<V> {
   }
 
   /**
+   * Every value in key order as of this call, unaffected by later writes: the tree is cloned copy-on-write
+   * (O(1) now, each later write then copies the few nodes it touches), so a snapshot can walk it across
+   * awaits while writes go on.
+   */
+  frozenValues(): IterableIterator<V> {
+    return this.forward.clone().values();
+  }
+
+  /**
    * Values whose keys match `query`, skipping any value `accept` refuses (expired records, for instance)
    * without counting it towards the page.
    */

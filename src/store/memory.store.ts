@@ -1,8 +1,10 @@
 import BTree from 'sorted-btree';
 import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
-import { ChangeFeed, type ChangeEvent } from './change-feed';
+import type { ChangeEvent } from './change-feed';
 import { compareCodePoints } from './key-order';
+import type { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryKeyIndex } from './memory-key.index';
+import type { StoreImage } from './memory-snapshot';
 import {
   type KeyPage,
   KeyValueStore,
@@ -52,7 +54,7 @@ export class MemoryStore extends KeyValueStore {
 
   constructor(
     private readonly options: MemoryStoreOptions,
-    private readonly feed: ChangeFeed,
+    private readonly feed: MemoryChangeFeed,
   ) {
     super();
   }
@@ -146,6 +148,35 @@ export class MemoryStore extends KeyValueStore {
   async ping(): Promise<void> {}
 
   /**
+   * A point-in-time view for a snapshot, taken synchronously: later writes do not show in it, however long
+   * the caller takes to walk its records. Keys already expired at that instant are left out.
+   */
+  snapshot(): StoreImage {
+    const takenAt = Date.now();
+    return { revision: this.currentRevision, takenAt, records: liveAt(this.records.frozenValues(), takenAt) };
+  }
+
+  /**
+   * Fills this new, never-written store from a snapshot: records, their expiry index and the revision, which
+   * the change feed continues from. Keys expired by now are skipped, without events: their expiry happened
+   * while no one was watching. Returns how many records were restored.
+   */
+  restore(image: Pick<StoreImage, 'revision' | 'records'>): number {
+    if (this.currentRevision !== 0 || this.records.size !== 0) throw new Error('restore() needs a store that has never been written');
+    const now = Date.now();
+    let restored = 0;
+    for (const record of image.records) {
+      if (isExpired(record, now)) continue;
+      this.records.set(record.key, record);
+      if (record.expiresAt !== null) this.expiries.set([record.expiresAt, record.key], true);
+      restored++;
+    }
+    this.currentRevision = image.revision;
+    this.feed.startAt(image.revision);
+    return restored;
+  }
+
+  /**
    * Removes every key whose expiry has passed, up to `limit` of them, and returns how many it removed.
    * Public so tests can drive expiry without waiting for the timer.
    */
@@ -216,6 +247,10 @@ export class MemoryStore extends KeyValueStore {
 
 function isExpired(record: KvRecord, now: number): boolean {
   return record.expiresAt !== null && record.expiresAt <= now;
+}
+
+function* liveAt(records: Iterable<KvRecord>, now: number): Generator<KvRecord> {
+  for (const record of records) if (!isExpired(record, now)) yield record;
 }
 
 /** Throws the matching domain error when any entry violates the precondition. */

@@ -1,4 +1,4 @@
-import { Global, Inject, Logger, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { Global, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import { Redis, type RedisOptions } from 'ioredis';
@@ -10,9 +10,11 @@ import { InstrumentedStore, type OperationObserver } from './instrumented.store'
 import { KeyValueStore } from './kv.store';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
+import { MemorySnapshotService } from './memory-snapshot.service';
 import { RedisChangeFeed } from './redis-change.feed';
 import { RedisConnection } from './redis.connection';
 import { RedisStore } from './redis.store';
+import { SnapshotSections } from './snapshot-sections';
 
 /** A store and the change feed its writes go to: the two are always of the same driver. */
 interface StoreDriver {
@@ -20,6 +22,8 @@ interface StoreDriver {
   readonly feed: ChangeFeed;
   /** The Redis driver's connection, for features that keep shared state beside the store's. */
   readonly redis: RedisConnection | null;
+  /** The memory driver's snapshots, when SNAPSHOT_FILE is set. */
+  readonly snapshots: MemorySnapshotService | null;
 }
 
 const STORE_DRIVER = Symbol('STORE_DRIVER');
@@ -55,7 +59,7 @@ function connected(clients: Redis[], timeoutMs: number): Promise<void> {
   return Promise.race([Promise.all(ready).then(() => undefined), timeout]).finally(() => clearTimeout(timer));
 }
 
-async function createDriver(config: AppConfig, observe: OperationObserver): Promise<StoreDriver> {
+async function createDriver(config: AppConfig, observe: OperationObserver, sections: SnapshotSections): Promise<StoreDriver> {
   const history = config.getOrThrow('WATCH_HISTORY', { infer: true });
   const sweepIntervalMs = config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true });
   switch (config.getOrThrow('STORE_DRIVER', { infer: true })) {
@@ -63,7 +67,15 @@ async function createDriver(config: AppConfig, observe: OperationObserver): Prom
       const feed = new MemoryChangeFeed(history);
       const store = new MemoryStore({ sweepIntervalMs }, feed);
       store.start();
-      return { store: new InstrumentedStore(store, observe), feed, redis: null };
+      const file = config.getOrThrow('SNAPSHOT_FILE', { infer: true });
+      const snapshots = file
+        ? new MemorySnapshotService(store, sections, {
+            file,
+            intervalMs: config.getOrThrow('SNAPSHOT_INTERVAL_MS', { infer: true }),
+            onCorrupt: config.getOrThrow('SNAPSHOT_ON_CORRUPT', { infer: true }),
+          })
+        : null;
+      return { store: new InstrumentedStore(store, observe), feed, redis: null, snapshots };
     }
     case 'redis': {
       const prefix = config.getOrThrow('REDIS_KEY_PREFIX', { infer: true });
@@ -85,36 +97,52 @@ async function createDriver(config: AppConfig, observe: OperationObserver): Prom
       feed.start();
       const store = new RedisStore(client, { prefix, history, sweepIntervalMs });
       store.start();
-      return { store: new InstrumentedStore(store, observe), feed, redis: new RedisConnection(client, prefix) };
+      return { store: new InstrumentedStore(store, observe), feed, redis: new RedisConnection(client, prefix), snapshots: null };
     }
   }
 }
 
 /**
  * Binds the KeyValueStore and ChangeFeed ports (and, for Redis, the RedisConnection) to the driver STORE_DRIVER names. Global, so every
- * feature module can inject the ports without importing this module.
+ * feature module can inject the ports without importing this module. SnapshotSections is where features add their
+ * own state to the memory driver's snapshots.
  */
 @Global()
 @Module({
   providers: [
+    SnapshotSections,
     {
       provide: STORE_DRIVER,
-      inject: [ConfigService, getToken(KV_STORE_OPERATION_DURATION)],
-      useFactory: (config: AppConfig, duration: Histogram<string>): Promise<StoreDriver> =>
-        createDriver(config, (operation, driver, seconds) => duration.observe({ operation, driver }, seconds)),
+      inject: [ConfigService, getToken(KV_STORE_OPERATION_DURATION), SnapshotSections],
+      useFactory: (config: AppConfig, duration: Histogram<string>, sections: SnapshotSections): Promise<StoreDriver> =>
+        createDriver(config, (operation, driver, seconds) => duration.observe({ operation, driver }, seconds), sections),
     },
     { provide: KeyValueStore, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.store },
     { provide: ChangeFeed, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.feed },
     { provide: RedisConnection, inject: [STORE_DRIVER], useFactory: (driver: StoreDriver) => driver.redis },
   ],
-  exports: [KeyValueStore, ChangeFeed, RedisConnection],
+  exports: [KeyValueStore, ChangeFeed, RedisConnection, SnapshotSections],
 })
-export class StoreModule implements OnApplicationShutdown {
+export class StoreModule implements OnModuleInit, OnApplicationShutdown {
   constructor(@Inject(STORE_DRIVER) private readonly driver: StoreDriver) {}
 
-  /** Runs after the HTTP server has stopped, so no request sees a closed store. */
+  /**
+   * Restores the snapshot before anything serves. Every provider exists by now, so every snapshot section is
+   * registered; and a global module's init hooks run before those of the feature modules, so the webhook
+   * dispatcher starts with the restored subscriptions. (A failure here rejects app.listen() with a one-line
+   * SnapshotError, where a failing provider factory would have Nest print it with a stack.)
+   */
+  async onModuleInit(): Promise<void> {
+    await this.driver.snapshots?.start();
+  }
+
+  /** Runs after the HTTP server has stopped, so no request sees a closed store and the last snapshot misses no write. */
   async onApplicationShutdown(): Promise<void> {
-    await this.driver.feed.close();
-    await this.driver.store.close();
+    try {
+      await this.driver.snapshots?.stop();
+    } finally {
+      await this.driver.feed.close();
+      await this.driver.store.close();
+    }
   }
 }

@@ -102,7 +102,7 @@ class MemoryDeliveryQueue implements DeliveryQueue {
 
 /**
  * The memory driver's dispatcher: each subscription's events wait in a queue in this process, bounded by
- * WEBHOOK_MAX_PENDING. Subscriptions and queues are lost on restart, as the memory store itself is.
+ * WEBHOOK_MAX_PENDING. Queues are lost on restart (subscriptions survive one only in a snapshot, SNAPSHOT_FILE).
  */
 export class MemoryWebhookDispatcher extends WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
   private readonly logger = new Logger(WebhookDispatcher.name);

@@ -6,6 +6,7 @@ import type { AppConfig } from '../config/app-config';
 import { KV_WEBHOOK_DELIVERIES_TOTAL } from '../metrics/metric-names';
 import { ChangeFeed } from '../store/change-feed';
 import { RedisConnection } from '../store/redis.connection';
+import { SnapshotSections } from '../store/snapshot-sections';
 import { MemoryWebhookDispatcher } from './memory-webhook.dispatcher';
 import { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { RedisWebhookDispatcher } from './redis-webhook.dispatcher';
@@ -25,11 +26,15 @@ import { WebhookSender } from './webhook.sender';
     WebhookSender,
     SubscriptionsService,
     {
-      // Beside the store: in process for memory, in Redis (shared by the replicas) for redis.
+      // Beside the store: in process (and in its snapshots) for memory, in Redis (shared by the replicas) for redis.
       provide: SubscriptionRepository,
-      inject: [ChangeFeed, RedisConnection],
-      useFactory: (feed: ChangeFeed, redis: RedisConnection | null): SubscriptionRepository =>
-        redis ? new RedisSubscriptionRepository(redis) : new MemorySubscriptionRepository(feed),
+      inject: [ChangeFeed, RedisConnection, SnapshotSections],
+      useFactory: (feed: ChangeFeed, redis: RedisConnection | null, sections: SnapshotSections): SubscriptionRepository => {
+        if (redis) return new RedisSubscriptionRepository(redis);
+        const repository = new MemorySubscriptionRepository(feed);
+        sections.register('subscriptions', repository);
+        return repository;
+      },
     },
     {
       provide: WebhookDispatcher,

@@ -10,6 +10,7 @@ import {
   ApiTags,
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
+import { ApiKeyAuth } from '../auth/auth.decorators';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { CreateSubscriptionDto } from './dto/create-subscription.dto';
 import { CreatedSubscriptionDto, SubscriptionDto } from './dto/subscription.dto';
@@ -18,6 +19,7 @@ import { SubscriptionsService } from './subscriptions.service';
 export const SUBSCRIPTIONS_TAG = 'subscriptions';
 
 @ApiTags(SUBSCRIPTIONS_TAG)
+@ApiKeyAuth('admin')
 @Controller('subscriptions')
 export class SubscriptionsController {
   constructor(private readonly subscriptions: SubscriptionsService) {}

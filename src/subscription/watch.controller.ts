@@ -1,4 +1,4 @@
-import { Controller, Get, Headers, Query, Res } from '@nestjs/common';
+import { Controller, Get, Headers, Query, Req, Res } from '@nestjs/common';
 import {
   ApiBadRequestResponse,
   ApiHeader,
@@ -7,8 +7,12 @@ import {
   ApiProduces,
   ApiServiceUnavailableResponse,
   ApiTags,
+  ApiTooManyRequestsResponse,
 } from '@nestjs/swagger';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
+import { ApiKeyRegistry } from '../auth/api-keys';
+import { ApiKeyAuth } from '../auth/auth.decorators';
+import { clientOf } from '../auth/client-identity';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
 import { InvalidRequestError } from '../common/errors/domain.errors';
 import { WatchQueryDto } from './dto/watch-query.dto';
@@ -18,9 +22,13 @@ import { WatchService } from './watch.service';
 export const WATCH_TAG = 'watch';
 
 @ApiTags(WATCH_TAG)
+@ApiKeyAuth()
 @Controller('watch')
 export class WatchController {
-  constructor(private readonly watches: WatchService) {}
+  constructor(
+    private readonly watches: WatchService,
+    private readonly apiKeys: ApiKeyRegistry,
+  ) {}
 
   @Get()
   @ApiOperation({
@@ -50,8 +58,22 @@ export class WatchController {
   })
   @ApiBadRequestResponse({ type: ErrorResponseDto, description: 'More than one filter, or an invalid since / Last-Event-ID.' })
   @ApiServiceUnavailableResponse({ type: ErrorResponseDto, description: 'WATCH_MAX_STREAMS streams are open; `Retry-After` says when to retry.' })
-  watch(@Query() query: WatchQueryDto, @Headers('last-event-id') lastEventId: string | undefined, @Res() res: Response): void {
-    this.watches.open(res, toEventFilter(query), resumeFrom(lastEventId, query.since));
+  @ApiTooManyRequestsResponse({ type: ErrorResponseDto, description: 'This client holds WATCH_MAX_STREAMS_PER_CLIENT streams (or RATE_LIMIT is exceeded).' })
+  watch(
+    @Query() query: WatchQueryDto,
+    @Headers('last-event-id') lastEventId: string | undefined,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): void {
+    const filter = toEventFilter(query);
+    const since = resumeFrom(lastEventId, query.since);
+    if (req.method === 'HEAD') {
+      // Express routes HEAD here too: answer with the stream's headers, without holding a stream open.
+      res.status(200).type('text/event-stream').setHeader('Cache-Control', 'no-cache');
+      res.end();
+      return;
+    }
+    this.watches.open(res, filter, since, clientOf(req, this.apiKeys).id);
   }
 }
 

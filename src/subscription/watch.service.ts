@@ -3,7 +3,7 @@ import { ConfigService } from '@nestjs/config';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
 import type { Response } from 'express';
-import { CapacityExceededError } from '../common/errors/domain.errors';
+import { CapacityExceededError, ClientLimitError } from '../common/errors/domain.errors';
 import type { EnvironmentVariables } from '../config/env.validation';
 import { KV_WATCH_STREAMS } from '../metrics/metric-names';
 import { ChangeFeed } from '../store/change-feed';
@@ -15,7 +15,10 @@ import { SseStream } from './sse.stream';
 export class WatchService implements BeforeApplicationShutdown {
   private readonly logger = new Logger(WatchService.name);
   private readonly streams = new Set<SseStream>();
+  /** Open streams per client (API key, or address when open), so one client cannot take every slot. */
+  private readonly perClient = new Map<string, number>();
   private readonly maxStreams: number;
+  private readonly maxPerClient: number;
   private readonly heartbeatMs: number;
   private readonly maxBufferBytes: number;
 
@@ -25,6 +28,7 @@ export class WatchService implements BeforeApplicationShutdown {
     @InjectMetric(KV_WATCH_STREAMS) private readonly gauge: Gauge<string>,
   ) {
     this.maxStreams = config.getOrThrow('WATCH_MAX_STREAMS', { infer: true });
+    this.maxPerClient = config.getOrThrow('WATCH_MAX_STREAMS_PER_CLIENT', { infer: true });
     this.heartbeatMs = config.getOrThrow('WATCH_HEARTBEAT_MS', { infer: true });
     this.maxBufferBytes = config.getOrThrow('WATCH_MAX_BUFFER_BYTES', { infer: true });
   }
@@ -36,12 +40,18 @@ export class WatchService implements BeforeApplicationShutdown {
 
   /**
    * Starts streaming `filter`'s events to `res`: the retained ones after `since` first (or a reset when
-   * they are gone), then live ones. Throws before anything is written when the stream cap is reached.
+   * they are gone), then live ones. Throws before anything is written when the stream cap, or `client`'s
+   * share of it, is reached.
    */
-  open(res: Response, filter: EventFilter, since: number | null): void {
+  open(res: Response, filter: EventFilter, since: number | null, client: string): void {
     if (this.streams.size >= this.maxStreams) {
       throw new CapacityExceededError(`Too many watch streams (WATCH_MAX_STREAMS=${this.maxStreams}); retry later`, 5);
     }
+    const held = this.perClient.get(client) ?? 0;
+    if (held >= this.maxPerClient) {
+      throw new ClientLimitError(`This client has ${held} watch streams open (WATCH_MAX_STREAMS_PER_CLIENT=${this.maxPerClient}); close one first`, 5);
+    }
+    this.perClient.set(client, held + 1);
     let stop: () => void = () => undefined;
     const stream: SseStream = new SseStream(
       res,
@@ -49,6 +59,9 @@ export class WatchService implements BeforeApplicationShutdown {
       (reason) => {
         stop();
         this.streams.delete(stream);
+        const left = (this.perClient.get(client) ?? 1) - 1;
+        if (left > 0) this.perClient.set(client, left);
+        else this.perClient.delete(client);
         this.gauge.set(this.streams.size);
         if (reason === 'overflow') this.logger.warn(`watch stream ended: client too slow (WATCH_MAX_BUFFER_BYTES=${this.maxBufferBytes})`);
       },

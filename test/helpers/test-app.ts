@@ -4,6 +4,8 @@ import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from '../../src/app.module';
 import { configureApp } from '../../src/app.setup';
+import { KvExpressAdapter } from '../../src/common/http/kv-express.adapter';
+import { validateEnvironment } from '../../src/config/env.validation';
 
 export interface TestApp {
   readonly app: NestExpressApplication;
@@ -20,10 +22,11 @@ export async function startTestApp(
   env: Record<string, string> = {},
   customize: (builder: TestingModuleBuilder) => TestingModuleBuilder = (b) => b,
 ): Promise<TestApp> {
-  const moduleRef = await customize(
-    Test.createTestingModule({ imports: [AppModule.forRoot({ env: { LOG_LEVEL: 'silent', ...env } })] }),
-  ).compile();
-  const app = moduleRef.createNestApplication<NestExpressApplication>({ bodyParser: false, logger: false });
+  const fullEnv = { LOG_LEVEL: 'silent', ...env };
+  const moduleRef = await customize(Test.createTestingModule({ imports: [AppModule.forRoot({ env: fullEnv })] })).compile();
+  // The same adapter as main.ts, with the server options only it can set.
+  const adapter = new KvExpressAdapter({ maxHeaderSize: validateEnvironment(fullEnv).HTTP_MAX_HEADER_BYTES });
+  const app = moduleRef.createNestApplication<NestExpressApplication>(adapter, { bodyParser: false, logger: false });
   configureApp(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;

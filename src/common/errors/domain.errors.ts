@@ -86,3 +86,30 @@ export class StoreUnavailableError extends DomainError {
     super('store unavailable');
   }
 }
+
+/** No API key, an unusable one, or an unknown one. */
+export class UnauthenticatedError extends DomainError {
+  constructor(
+    message: string,
+    /** A key was presented but is not valid (RFC 6750 `invalid_token`), as opposed to none at all. */
+    readonly invalidCredential: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** The API key is valid but its role does not cover the operation. */
+export class ForbiddenError extends DomainError {}
+
+/** A client holds as many of something (watch streams) as it may; it should retry after releasing one. */
+export class ClientLimitError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}
+
+/** The request URL exceeds HTTP_MAX_URL_BYTES. */
+export class UriTooLongError extends DomainError {}

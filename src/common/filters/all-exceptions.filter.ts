@@ -5,7 +5,9 @@ import type { EnvironmentVariables } from '../../config/env.validation';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import {
   CapacityExceededError,
+  ClientLimitError,
   type DomainError,
+  ForbiddenError,
   InvalidRequestError,
   LimitReachedError,
   KeyExistsError,
@@ -14,6 +16,8 @@ import {
   RevisionMismatchError,
   StoreUnavailableError,
   SubscriptionNotFoundError,
+  UnauthenticatedError,
+  UriTooLongError,
   ValueTooLargeError,
 } from '../errors/domain.errors';
 
@@ -28,6 +32,10 @@ const DOMAIN_STATUS = new Map<abstract new (...args: never[]) => DomainError, nu
   [LimitReachedError, HttpStatus.CONFLICT],
   [CapacityExceededError, HttpStatus.SERVICE_UNAVAILABLE],
   [StoreUnavailableError, HttpStatus.SERVICE_UNAVAILABLE],
+  [UnauthenticatedError, HttpStatus.UNAUTHORIZED],
+  [ForbiddenError, HttpStatus.FORBIDDEN],
+  [ClientLimitError, HttpStatus.TOO_MANY_REQUESTS],
+  [UriTooLongError, HttpStatus.URI_TOO_LONG],
 ]);
 
 /** body-parser (http-errors) failures that Nest wraps into an HttpException, recognised by `type`. */
@@ -52,8 +60,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
   catch(exception: unknown, host: ArgumentsHost): void {
     const res = host.switchToHttp().getResponse<Response>();
     const body = this.toBody(exception);
-    if (exception instanceof CapacityExceededError && !res.headersSent) {
+    if ((exception instanceof CapacityExceededError || exception instanceof ClientLimitError) && !res.headersSent) {
       res.setHeader('Retry-After', String(exception.retryAfterSeconds));
+    }
+    if (exception instanceof UnauthenticatedError && !res.headersSent) {
+      res.setHeader('WWW-Authenticate', `Bearer realm="kv-store"${exception.invalidCredential ? ', error="invalid_token"' : ''}`);
     }
     if (res.headersSent) {
       // A streaming response failed midway: the status line is gone, all that is left is to stop.

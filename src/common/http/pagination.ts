@@ -7,9 +7,12 @@ import type { Request, Response } from 'express';
  */
 export function setNextLink(req: Request, res: Response, next: string | null): void {
   if (next === null) return;
-  const url = new URL(req.originalUrl, 'http://localhost');
-  url.searchParams.set('after', next);
-  res.setHeader('Link', `<${url.pathname}${url.search}>; rel="next"`);
+  // Split by hand: URL parsing would read a path starting with // as a host.
+  const at = req.originalUrl.indexOf('?');
+  const path = at < 0 ? req.originalUrl : req.originalUrl.slice(0, at);
+  const query = new URLSearchParams(at < 0 ? '' : req.originalUrl.slice(at + 1));
+  query.set('after', next);
+  res.setHeader('Link', `<${path}?${query.toString()}>; rel="next"`);
 }
 
 /** OpenAPI description of the `Link` response header set above. */

@@ -1,0 +1,38 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { APP_GUARD } from '@nestjs/core';
+import { ThrottlerGuard, ThrottlerModule, type ThrottlerModuleOptions } from '@nestjs/throttler';
+import type { Request } from 'express';
+import type { AppConfig } from '../config/app-config';
+import { ApiKeyGuard } from './api-key.guard';
+import { ApiKeyRegistry } from './api-keys';
+import { ApiKeysModule } from './api-keys.module';
+import { clientOf } from './client-identity';
+
+function rateLimitOptions(config: AppConfig, registry: ApiKeyRegistry): ThrottlerModuleOptions {
+  const limit = config.getOrThrow('RATE_LIMIT', { infer: true });
+  const ttl = config.getOrThrow('RATE_LIMIT_WINDOW_MS', { infer: true });
+  return {
+    throttlers: [{ limit, ttl }],
+    skipIf: () => limit === 0,
+    // Per API key, so clients behind one proxy address do not share a budget; per address when open.
+    getTracker: (req) => clientOf(req as Request, registry).id,
+    errorMessage: `Rate limit exceeded: RATE_LIMIT=${limit} requests per RATE_LIMIT_WINDOW_MS=${ttl}`,
+  };
+}
+
+/**
+ * Access control and rate limiting, as global guards in this order: the rate limit first (so guessing keys
+ * costs budget too), then the API key's role.
+ */
+@Module({
+  imports: [
+    ApiKeysModule,
+    ThrottlerModule.forRootAsync({ imports: [ApiKeysModule], inject: [ConfigService, ApiKeyRegistry], useFactory: rateLimitOptions }),
+  ],
+  providers: [
+    { provide: APP_GUARD, useClass: ThrottlerGuard },
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
+  ],
+})
+export class AuthModule {}
