@@ -51,7 +51,7 @@ export class SseStream {
     return this.ended;
   }
 
-  /** Sends the headers and starts the heartbeat. */
+  /** Sends the headers and the starting position, and starts the heartbeat. */
   open(lastId: number): void {
     this.lastId = lastId;
     this.res.writeHead(200, {
@@ -61,7 +61,8 @@ export class SseStream {
       // nginx (and ingress-nginx) would otherwise buffer the stream.
       'X-Accel-Buffering': 'no',
     });
-    this.res.write(`retry: ${RECONNECT_MS}\n: connected\n\n`);
+    // The id tells even a client that sees no event before the connection drops where to resume from.
+    this.res.write(`retry: ${RECONNECT_MS}\nid: ${lastId}\n: connected\n\n`);
     this.res.on('close', () => this.finish('client'));
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
   }
