@@ -69,8 +69,9 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
     ENV = { ...driver.env(), SHUTDOWN_DELAY_MS: '1000', LOG_LEVEL: 'warn' };
     acknowledged.length = 0;
     proxy = await startServiceProxy(100);
-    for (let i = 0; i < 3; i++) await start();
-  });
+    await Promise.all([start(), start(), start()]);
+    // A process start takes a few seconds on a busy 2-CPU machine; three of them may not fit the default timeout.
+  }, 60_000);
 
   afterEach(async () => {
     for (const server of servers.splice(0)) await killIfRunning(server);
