@@ -21,8 +21,12 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
   const servers: ServerProcess[] = [];
   let proxy: ServiceProxy;
 
+  /** Starts still under way, so clean-up can wait for them even when a hook timed out mid-start. */
+  const starting = new Set<Promise<unknown>>();
   const start = async () => {
-    const server = await startServerProcess({ ...ENV, LOG_LEVEL: 'info' });
+    const started = startServerProcess({ ...ENV, LOG_LEVEL: 'info' });
+    starting.add(started);
+    const server = await started.finally(() => starting.delete(started));
     servers.push(server);
     proxy.add(server.url);
     await until(() => proxy.isRouting(server.url), 10_000);
@@ -74,6 +78,7 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
   }, 60_000);
 
   afterEach(async () => {
+    await Promise.allSettled([...starting]);
     for (const server of servers.splice(0)) await killIfRunning(server);
     await proxy.close();
   });

@@ -15,6 +15,19 @@ export interface ServerProcess {
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+/** Children started by this test file and not yet exited. */
+const running = new Set<ChildProcess>();
+
+// A hook that timed out mid-start can leave a child its clean-up never saw; it would keep Jest from exiting.
+// Jest evaluates this module once per test file, so each file kills whatever it left behind.
+if (typeof afterAll === 'function') {
+  afterAll(async () => {
+    const left = [...running];
+    for (const child of left) child.kill('SIGKILL');
+    await Promise.all(left.map((child) => new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(null) : child.once('exit', resolve)))));
+  });
+}
+
 /** Lines of output kept per server (the most recent), so long benchmark runs do not grow without bound. */
 const KEPT_LINES = 5000;
 
@@ -30,8 +43,12 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
+    }),
   );
   const lines: string[] = [];
   const keep = (line: string) => {
