@@ -101,7 +101,7 @@ describe.each(DRIVERS)('rolling update under load (3 instances behind a Service-
     await until(() => run.answered() >= 5000, 30_000, 100);
     run.stop();
     const r = await run.result;
-    const counts = { total: r.requests.sent, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, proxyFailures: proxy.failures.count };
+    const counts = { total: r.requests.sent, ok: r['2xx'], non2xx: r.non2xx, errors: r.errors, timeouts: r.timeouts, proxyFailures: proxy.failures.count, proxyRetries: proxy.failures.retried };
     console.log(`rolling update under load: ${JSON.stringify(counts)}`);
     expect(counts.total).toBeGreaterThanOrEqual(5000);
     expect({ non2xx: counts.non2xx, errors: counts.errors, timeouts: counts.timeouts, proxyFailures: counts.proxyFailures }).toEqual({
