@@ -35,7 +35,7 @@ const KEPT_LINES = 5000;
  * Starts the built server (dist/main.js) as a real child process on a free 127.0.0.1 port and waits until
  * /health/live answers. The environment is exactly `env` plus PATH: nothing else leaks in.
  */
-export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 20_000, nodeArgs: string[] = []): Promise<ServerProcess> {
+export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 45_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does it)`);
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
