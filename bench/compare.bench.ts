@@ -1,0 +1,366 @@
+/**
+ * The service against its ceilings (a script, not a test): `npm run bench`.
+ *
+ * Starts, in one run: the built service (dist/main.js) with its defaults on the memory driver (LOG_LEVEL=info,
+ * its request log drained from a pipe as a log collector would), the same with LOG_LEVEL=warn, the service on
+ * the redis driver (a private redis-server on a free port, when one is installed), and two reference servers
+ * that serve the same two seed routes from a Map: plain Express 5 with express.json() (bench/reference/express.cjs,
+ * the ceiling of the platform the service runs on) and bare node:http (bench/reference/node-http.cjs, the ceiling
+ * of Node itself). Their answers are checked to be the same as the service's first.
+ *
+ * Every server is preloaded with 100,000 keys, then driven by autocannon (50 connections; a warm-up, then a
+ * measured run) in a separate process, the servers (and redis-server) pinned to CPU 1 and the load generator and
+ * this script to CPU 0 where `taskset` exists:
+ * - GET /get/:key over the preloaded keys (every server), and GET /search?prefix= (~111 of the 100,000 keys per
+ *   query; the services only), in the same rounds, so search is compared with the service's own GET;
+ * - then POST /set of one new pair per request (every server).
+ * Rounds alternate between servers (the order rotates every round) so machine drift hits all alike; the figures
+ * are medians over rounds. Prints and writes bench/results/<date>.json and bench/results/<date>.md.
+ *
+ * Settings (`--name=value` or BENCH_<NAME>): seconds (10) per measurement, warmup (3) seconds before each,
+ * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,express,node), and
+ * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`.
+ * A quick run: `npm run bench -- --seconds=2 --warmup=1 --rounds=1`.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { startRedisServer, uniquePrefix, type RedisServer } from '../test/helpers/redis-server';
+import { startServerProcess } from '../test/helpers/server-process';
+import {
+  canPin,
+  childPids,
+  LOADGEN_CPU,
+  type Measurement,
+  measure,
+  median,
+  pin,
+  SERVER_CPU,
+  setting,
+  settingText,
+  startScript,
+  stopChild,
+  type ChildServer,
+  today,
+  writeResult,
+} from './lib/harness';
+import { keyName, preload, type Scenario } from './lib/scenarios';
+
+const SECONDS = setting('seconds', 10);
+const WARMUP = setting('warmup', 3);
+const ROUNDS = setting('rounds', 3);
+const CONNECTIONS = setting('connections', 50);
+const KEYS = setting('keys', 100_000);
+const ALT_MAIN = settingText('alt-main');
+
+/** The targets of the issue. */
+const TARGETS = { vsExpress: 0.8, p99Ms: 25, searchVsGet: 0.5 };
+
+interface ServerDef {
+  readonly name: string;
+  readonly label: string;
+  readonly service: boolean;
+  start(): Promise<Running>;
+}
+
+interface Running {
+  readonly url: string;
+  /** The processes whose CPU time counts as the server's (the service and its redis-server). */
+  readonly pids: number[];
+  stop(): Promise<void>;
+}
+
+let redis: RedisServer | undefined;
+const hasRedis = (() => {
+  try {
+    execFileSync('sh', ['-c', 'command -v redis-server'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+function service(env: Record<string, string>, nodeArgs: string[] = []): () => Promise<Running> {
+  return async () => {
+    // startServerProcess drains the service's stdout (one JSON line per request at LOG_LEVEL=info).
+    const s = await startServerProcess(env, 60_000, nodeArgs);
+    return { url: s.url, pids: [s.child.pid!], stop: () => stopChild(s) };
+  };
+}
+
+function reference(file: string): () => Promise<Running> {
+  return async () => {
+    const s: ChildServer = await startScript(join(__dirname, 'reference', file));
+    return { url: s.url, pids: [s.child.pid!], stop: () => stopChild(s) };
+  };
+}
+
+const DEFS: ServerDef[] = [
+  { name: 'service', label: 'service (memory)', service: true, start: service({}) },
+  { name: 'service-warn', label: 'service (memory, LOG_LEVEL=warn)', service: true, start: service({ LOG_LEVEL: 'warn' }) },
+  {
+    name: 'service-redis',
+    label: 'service (redis)',
+    service: true,
+    start: async () => {
+      redis ??= await startRedisServer();
+      const s = await service({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() })();
+      return { ...s, pids: [...s.pids, ...childPids(process.pid, 'redis-server')] };
+    },
+  },
+  // `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
+  { name: 'service-alt', label: `service (memory, ${ALT_MAIN})`, service: true, start: service({}, ALT_MAIN ? [ALT_MAIN] : []) },
+  { name: 'express', label: 'Express 5 (reference)', service: false, start: reference('express.cjs') },
+  { name: 'node', label: 'node:http (reference)', service: false, start: reference('node-http.cjs') },
+];
+
+function selectedServers(): ServerDef[] {
+  const wanted = (settingText('servers') ?? 'service,service-warn,service-redis,express,node').split(',').map((s) => s.trim());
+  if (ALT_MAIN && !wanted.includes('service-alt')) wanted.push('service-alt');
+  for (const name of wanted) if (!DEFS.some((d) => d.name === name)) throw new Error(`unknown server ${name}: one of ${DEFS.map((d) => d.name).join(', ')}`);
+  if (wanted.includes('service-alt') && !(ALT_MAIN && existsSync(ALT_MAIN))) throw new Error(`service-alt needs --alt-main=<an existing dist/main.js> (got ${ALT_MAIN})`);
+  return DEFS.filter((d) => wanted.includes(d.name)).filter((d) => {
+    if (d.name === 'service-redis' && !hasRedis) console.log('redis-server is not installed: skipping the redis driver');
+    return d.name !== 'service-redis' || hasRedis;
+  });
+}
+
+/**
+ * The references must answer the seed routes exactly as the service does (status and JSON body): checked on a
+ * missing key, a single-pair and a map POST /set, and reading a written key back.
+ */
+async function checkSameAnswers(servers: Map<ServerDef, Running>): Promise<void> {
+  const probes: [string, RequestInit | undefined][] = [
+    ['/get/bench-check%2Fmissing', undefined],
+    ['/set', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ key: 'bench-check/1', value: { a: [1, 'b'] } }) }],
+    ['/set', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ 'bench-check-2': 2, 'bench-check-3': 'three' }) }],
+    ['/get/bench-check%2F1', undefined],
+    ['/get/bench-check-3', undefined],
+  ];
+  const answers = new Map<string, string[]>();
+  for (const [def, running] of servers) {
+    const seen: string[] = [];
+    for (const [path, init] of probes) {
+      const response = await fetch(`${running.url}${path}`, init);
+      seen.push(`${response.status} ${JSON.stringify(await response.json())}`);
+    }
+    answers.set(def.name, seen);
+  }
+  const [first, ...rest] = [...answers];
+  for (const [name, seen] of rest) {
+    seen.forEach((answer, i) => {
+      if (answer !== first[1][i]) throw new Error(`${name} answers ${probes[i][0]} with ${answer}, ${first[0]} with ${first[1][i]}`);
+    });
+  }
+}
+
+const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
+const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '-');
+const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
+
+interface Row {
+  readonly scenario: Scenario;
+  readonly server: string;
+  readonly label: string;
+  readonly rps: number;
+  readonly rpsMin: number;
+  readonly rpsMax: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly serverCpu: number;
+  /** Server CPU time per request, in microseconds: unlike req/s, hardly affected by other load on the machine. */
+  readonly cpuUsPerRequest: number;
+  /** Its user-mode part (no system calls): the steadiest figure on a busy machine. */
+  readonly userCpuUsPerRequest: number;
+  readonly loadgenCpu: number;
+  readonly errors: number;
+  readonly non2xx: number;
+  /** GET and POST: requests/s relative to the references; search: relative to the same server's GET. */
+  readonly vsExpress?: number;
+  readonly vsNode?: number;
+  readonly vsGet?: number;
+  /** The same ratios from CPU time per request (the reference's over this server's). */
+  readonly cpuVsExpress?: number;
+  readonly cpuVsNode?: number;
+  readonly cpuVsGet?: number;
+}
+
+async function main() {
+  const defs = selectedServers();
+  const pinned = pin(process.pid, LOADGEN_CPU);
+  const services = defs.filter((d) => d.service);
+  const measurements = defs.length * 2 + services.length;
+  console.log(
+    `node ${process.version}, ${cpus().length} CPUs, ${pinned ? `servers pinned to CPU ${SERVER_CPU}, load generator to CPU ${LOADGEN_CPU}` : 'not pinned (no taskset)'}; ` +
+      `${KEYS} keys, ${CONNECTIONS} connections, ${ROUNDS} rounds of ${measurements} measurements (${WARMUP} s warm-up + ${SECONDS} s): ` +
+      `about ${Math.ceil((ROUNDS * measurements * (WARMUP + SECONDS + 1)) / 60)} min`,
+  );
+  const loadStart = loadavg();
+  const servers = new Map<ServerDef, Running>();
+  try {
+    for (const def of defs) {
+      const running = await def.start();
+      servers.set(def, running);
+      for (const pid of running.pids) pin(pid, SERVER_CPU);
+    }
+    await checkSameAnswers(servers);
+    for (const [def, running] of servers) {
+      const started = Date.now();
+      await preload(running.url, KEYS);
+      console.log(`preloaded ${KEYS} keys into ${def.label} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    }
+    const check = await fetch(`${[...servers.values()][0].url}/get/${keyName(KEYS - 1)}`);
+    if (!check.ok) throw new Error(`preloaded key ${keyName(KEYS - 1)} is not readable: ${check.status}`);
+
+    const samples: Record<string, Partial<Record<Scenario, Measurement[]>>> = {};
+    const runOne = async (def: ServerDef, scenario: Scenario, round: number) => {
+      const running = servers.get(def)!;
+      const m = await measure({ url: running.url, scenario, keys: KEYS, connections: CONNECTIONS, warmupSeconds: WARMUP, seconds: SECONDS }, running.pids);
+      ((samples[def.name] ??= {})[scenario] ??= []).push(m);
+      console.log(
+        `[round ${round + 1}/${ROUNDS}] ${scenario.padEnd(19)} ${def.label.padEnd(34)} ${thousands(m.rps).padStart(7)} req/s  ` +
+          `p50 ${fmt(m.p50, 2)} ms  p99 ${fmt(m.p99, 2)} ms  server CPU ${pct(m.serverCpu)}  load generator CPU ${pct(m.loadgenCpu)}` +
+          (m.errors + m.non2xx > 0 ? `  ERRORS ${m.errors} non-2xx ${m.non2xx}` : ''),
+      );
+    };
+    const rotated = (list: ServerDef[], round: number) => list.map((_, i) => list[(i + round) % list.length]);
+    // Reads first, at exactly KEYS keys: GET on every server and search on the services, in the same rounds.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const def of rotated(defs, round)) {
+        await runOne(def, 'GET /get/:key', round);
+        if (def.service) await runOne(def, 'GET /search?prefix=', round);
+      }
+    }
+    // Then writes, which add keys.
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const def of rotated(defs, round)) await runOne(def, 'POST /set', round);
+    }
+
+    const row = (def: ServerDef, scenario: Scenario): Row | undefined => {
+      const ms = samples[def.name]?.[scenario];
+      if (!ms) return undefined;
+      const rps = ms.map((m) => m.rps);
+      return {
+        scenario,
+        server: def.name,
+        label: def.label,
+        rps: median(rps),
+        rpsMin: Math.min(...rps),
+        rpsMax: Math.max(...rps),
+        p50: median(ms.map((m) => m.p50)),
+        p99: median(ms.map((m) => m.p99)),
+        serverCpu: median(ms.map((m) => m.serverCpu)),
+        cpuUsPerRequest: median(ms.map((m) => (m.serverCpu / m.rps) * 1e6)),
+        userCpuUsPerRequest: median(ms.map((m) => (m.serverUserCpu / m.rps) * 1e6)),
+        loadgenCpu: median(ms.map((m) => m.loadgenCpu)),
+        errors: ms.reduce((sum, m) => sum + m.errors, 0),
+        non2xx: ms.reduce((sum, m) => sum + m.non2xx, 0),
+      };
+    };
+    const rows: Row[] = [];
+    for (const scenario of ['GET /get/:key', 'POST /set'] as Scenario[]) {
+      const express = defs.find((d) => d.name === 'express');
+      const node = defs.find((d) => d.name === 'node');
+      const ex = express ? row(express, scenario) : undefined;
+      const no = node ? row(node, scenario) : undefined;
+      for (const def of defs) {
+        const r = row(def, scenario)!;
+        rows.push({
+          ...r,
+          vsExpress: r.rps / (ex?.rps ?? NaN),
+          vsNode: r.rps / (no?.rps ?? NaN),
+          cpuVsExpress: (ex?.cpuUsPerRequest ?? NaN) / r.cpuUsPerRequest,
+          cpuVsNode: (no?.cpuUsPerRequest ?? NaN) / r.cpuUsPerRequest,
+        });
+      }
+    }
+    for (const def of services) {
+      const r = row(def, 'GET /search?prefix=')!;
+      const get = row(def, 'GET /get/:key')!;
+      rows.push({ ...r, vsGet: r.rps / get.rps, cpuVsGet: get.cpuUsPerRequest / r.cpuUsPerRequest });
+    }
+
+    const targets = services.flatMap((def) => {
+      const of = (scenario: Scenario) => rows.find((r) => r.server === def.name && r.scenario === scenario)!;
+      const get = of('GET /get/:key');
+      const post = of('POST /set');
+      const search = of('GET /search?prefix=');
+      return [
+        { server: def.name, target: `GET >= ${pct(TARGETS.vsExpress)} of Express req/s`, value: get.vsExpress!, cpuValue: get.cpuVsExpress, met: get.vsExpress! >= TARGETS.vsExpress },
+        { server: def.name, target: `POST >= ${pct(TARGETS.vsExpress)} of Express req/s`, value: post.vsExpress!, cpuValue: post.cpuVsExpress, met: post.vsExpress! >= TARGETS.vsExpress },
+        ...[get, post, search].map((r) => ({ server: def.name, target: `${r.scenario} p99 < ${TARGETS.p99Ms} ms`, value: r.p99, cpuValue: undefined, met: r.p99 < TARGETS.p99Ms })),
+        { server: def.name, target: `search >= ${pct(TARGETS.searchVsGet)} of GET req/s (within 2x)`, value: search.vsGet!, cpuValue: search.cpuVsGet, met: search.vsGet! >= TARGETS.searchVsGet },
+      ];
+    });
+
+    const date = new Date();
+    const md = [
+      `# npm run bench: ${date.toISOString()}`,
+      '',
+      `Node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model.trim()}), ${pinned ? `servers on CPU ${SERVER_CPU}, load generator on CPU ${LOADGEN_CPU}` : 'not pinned'}; ` +
+        `${KEYS.toLocaleString('en-US')} keys preloaded, ${CONNECTIONS} connections, medians of ${ROUNDS} rounds of ${SECONDS} s (after ${WARMUP} s of warm-up each); ` +
+        `load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
+      '',
+      '"server CPU" is the share of a CPU the server (with its redis-server) used while measured; "CPU us/req" is that CPU time per request, ' +
+        'and its ratios (the reference\'s CPU per request over this server\'s) hold even when other work on the machine takes CPU from the server.',
+      '',
+      '| scenario | server | req/s | p50 ms | p99 ms | vs Express | vs node:http | server CPU | CPU us/req | vs Express (CPU) | vs node:http (CPU) |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...rows
+        .filter((r) => r.vsExpress !== undefined)
+        .map(
+          (r) =>
+            `| ${r.scenario} | ${r.label} | ${thousands(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${pct(r.vsExpress!)} | ${pct(r.vsNode!)} | ` +
+            `${pct(r.serverCpu)} | ${fmt(r.cpuUsPerRequest, 0)} | ${pct(r.cpuVsExpress!)} | ${pct(r.cpuVsNode!)} |`,
+        ),
+      '',
+      `GET /search?prefix= (~111 of ${KEYS.toLocaleString('en-US')} keys per query) against the same server's GET /get/:key, measured in the same rounds:`,
+      '',
+      '| server | search req/s | p50 ms | p99 ms | GET req/s | search / GET | search CPU us/req | GET CPU us/req | search / GET (CPU) |',
+      '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+      ...rows
+        .filter((r) => r.vsGet !== undefined)
+        .map((r) => {
+          const get = rows.find((g) => g.server === r.server && g.scenario === 'GET /get/:key')!;
+          return (
+            `| ${r.label} | ${thousands(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${thousands(get.rps)} | ${pct(r.vsGet!)} | ` +
+            `${fmt(r.cpuUsPerRequest, 0)} | ${fmt(get.cpuUsPerRequest, 0)} | ${pct(r.cpuVsGet!)} |`
+          );
+        }),
+      '',
+      'Targets:',
+      '',
+      ...targets.map(
+        (t) =>
+          `- ${t.met ? 'met' : '**missed**'}: ${defs.find((d) => d.name === t.server)!.label}, ${t.target}: ` +
+          (t.cpuValue === undefined ? `${fmt(t.value, 1)} ms` : `${pct(t.value)} (from CPU time per request: ${pct(t.cpuValue)})`),
+      ),
+      '',
+    ].join('\n');
+    const errors = rows.filter((r) => r.errors + r.non2xx > 0);
+    console.log(`\n${md}`);
+    if (errors.length > 0) console.log(`errors or non-2xx answers in: ${errors.map((r) => `${r.label} ${r.scenario}`).join(', ')}`);
+    const json = {
+      node: process.version,
+      date: date.toISOString(),
+      machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), loadavgStart: loadStart, loadavgEnd: loadavg() },
+      settings: { seconds: SECONDS, warmupSeconds: WARMUP, rounds: ROUNDS, connections: CONNECTIONS, keys: KEYS, pinned, canPin: canPin(), altMain: ALT_MAIN },
+      servers: defs.map((d) => ({ name: d.name, label: d.label })),
+      rows,
+      targets,
+      samples,
+    };
+    const name = today();
+    console.log(`written ${writeResult(`${name}.json`, JSON.stringify(json, null, 2))}`);
+    console.log(`written ${writeResult(`${name}.md`, md)}`);
+  } finally {
+    for (const running of servers.values()) await running.stop();
+    await redis?.stop();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
