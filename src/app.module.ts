@@ -1,10 +1,11 @@
-import { type DynamicModule, Module, ValidationPipe } from '@nestjs/common';
+import { type DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { loggerOptions } from './common/logging/logger.options';
+import { KvValidationPipe } from './common/validation/kv-validation.pipe';
 import { toInvalidRequest } from './common/validation/validation-error';
 import type { AppConfig } from './config/app-config';
 import { validateEnvironment } from './config/env.validation';
@@ -52,7 +53,7 @@ export class AppModule {
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         {
           provide: APP_PIPE,
-          useValue: new ValidationPipe({
+          useValue: new KvValidationPipe({
             whitelist: true,
             forbidNonWhitelisted: true,
             transform: true,

@@ -2,8 +2,7 @@ import { type INestApplication, UnsupportedMediaTypeException } from '@nestjs/co
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
-import helmet from 'helmet';
-import { Logger } from 'nestjs-pino';
+import { Logger, PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config';
 import { ConfigService } from '@nestjs/config';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
@@ -12,14 +11,17 @@ import {
   checkJsonBody,
   limitUrlLength,
   rejectPrototypeQueryNames,
-  requestTimeout,
+  securityHeaders,
   trustProxySetting,
 } from './common/http/hardening';
+import { assignRequestId, logRequest } from './common/logging/logger.options';
+import { RequestDeadlines } from './common/http/request-deadlines';
+import { requestLifecycle } from './common/http/request-lifecycle';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
 import { HEALTH_TAG } from './health/health.controller';
 import { LifecycleService } from './health/lifecycle.service';
-import { HttpMetricsMiddleware } from './metrics/http-metrics.middleware';
+import { HttpMetricsRecorder } from './metrics/http-metrics.recorder';
 import { METRICS_TAG } from './metrics/metrics.controller';
 import { SEARCH_TAG } from './search/search.controller';
 import { SUBSCRIPTIONS_TAG } from './subscription/subscriptions.controller';
@@ -27,6 +29,7 @@ import { WATCH_TAG } from './subscription/watch.controller';
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+const WATCH_PATH = /^\/watch\/?$/i;
 
 /** A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
@@ -72,20 +75,28 @@ export function configureApp(app: NestExpressApplication): void {
   const config = app.get<AppConfig>(ConfigService);
   const lifecycle = app.get(LifecycleService);
   app.useLogger(app.get(Logger));
-  // Mounted first, so the time measured includes every other layer.
-  const httpMetrics = app.get(HttpMetricsMiddleware);
-  app.use(httpMetrics.use.bind(httpMetrics));
   // Above common load-balancer idle timeouts (60 s), so a proxy never reuses a connection we just closed;
   // headers may take a little longer still, as Node requires.
   const server = app.getHttpServer();
   server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
   server.headersTimeout = server.keepAliveTimeout + 1000;
   answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }));
+  // Watch streams are meant to stay open; everything else must be answered in time.
+  // Routing ignores case and a trailing slash, so the exemption must too.
+  const deadlines = new RequestDeadlines(config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }), (req) => WATCH_PATH.test(req.path)).boundTo(server);
+  // While draining, every answer closes its connection, so clients and proxies let go of this process
+  // before it stops accepting connections.
+  const closeWhileDraining = (_req: Request, res: Response) => {
+    if (lifecycle.draining) res.setHeader('Connection', 'close');
+  };
+  app.use(
+    requestLifecycle(
+      [assignRequestId, closeWhileDraining, deadlines.start],
+      [deadlines.finish, app.get(HttpMetricsRecorder).observe, logRequest(PinoLogger.root)],
+    ),
+  );
   app.set('trust proxy', trustProxySetting(config.getOrThrow('TRUST_PROXY', { infer: true })));
-  // Security headers for every answer (the docs page included: Swagger UI loads only its own files). Not
-  // upgrade-insecure-requests: this server speaks plain HTTP, and a browser opening /docs by host name would
-  // otherwise fetch every script of the page over HTTPS and show nothing.
-  app.use(helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } } }));
+  app.use(securityHeaders());
   const corsOrigins = config.getOrThrow('CORS_ORIGINS', { infer: true });
   if (corsOrigins !== '') {
     app.enableCors({
@@ -96,18 +107,9 @@ export function configureApp(app: NestExpressApplication): void {
     });
   }
   app.use(limitUrlLength(config.getOrThrow('HTTP_MAX_URL_BYTES', { infer: true })));
-  // While draining, every answer closes its connection, so clients and proxies let go of this process
-  // before it stops accepting connections.
-  app.use((_req: Request, res: Response, next: NextFunction) => {
-    if (lifecycle.draining) res.setHeader('Connection', 'close');
-    next();
-  });
   app.disable('x-powered-by');
   // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
   app.set('etag', false);
-  // Watch streams are meant to stay open; everything else must be answered in time.
-  // Routing ignores case and a trailing slash, so the exemption must too.
-  app.use(requestTimeout(config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }), (req) => /^\/watch\/?$/i.test(req.path)));
   app.use(rejectPrototypeQueryNames);
   app.use(requireJsonBody);
   app.useBodyParser('json', {

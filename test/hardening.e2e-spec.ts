@@ -85,13 +85,37 @@ describe('hardening (e2e)', () => {
   });
 
   describe('headers', () => {
-    it('sends security headers, and no CORS headers unless origins are configured', async () => {
+    it('sends the API security headers with JSON answers, and no CORS headers unless origins are configured', async () => {
       t = await startTestApp();
       const res = await request(t.url).get('/get/a').set('Origin', 'https://evil.example');
       expect(res.headers['x-content-type-options']).toBe('nosniff');
-      expect(res.headers['content-security-policy']).toMatch(/default-src 'self'/);
-      expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+      expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+      expect(res.headers['x-frame-options']).toBe('DENY');
+      expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
+      expect(res.headers['referrer-policy']).toBe('no-referrer');
+      expect(res.headers['strict-transport-security']).toMatch(/^max-age=\d+/);
+      // Only HTML documents heed these: not sent with JSON.
+      for (const name of ['cross-origin-opener-policy', 'origin-agent-cluster', 'x-dns-prefetch-control', 'x-xss-protection', 'x-powered-by']) {
+        expect({ name, value: res.headers[name] }).toEqual({ name, value: undefined });
+      }
       expect(res.headers['access-control-allow-origin']).toBeUndefined();
+      // An error answer is JSON too, and gets the same set.
+      const missing = await request(t.url).get('/keys/absent');
+      expect(missing.status).toBe(404);
+      expect(missing.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+    });
+
+    it("sends helmet's full set for HTML documents with the docs page and its files, whatever the path's case", async () => {
+      t = await startTestApp();
+      for (const path of ['/docs', '/docs/', '/DOCS', '/docs-json']) {
+        const res = await request(t.url).get(path).redirects(1);
+        expect({ path, status: res.status }).toEqual({ path, status: 200 });
+        expect(res.headers['content-security-policy']).toMatch(/default-src 'self'.*script-src 'self'/);
+        expect(res.headers['content-security-policy']).not.toMatch(/upgrade-insecure-requests/);
+        expect(res.headers['x-frame-options']).toBe('SAMEORIGIN');
+        expect(res.headers['cross-origin-opener-policy']).toBe('same-origin');
+        expect(res.headers['x-powered-by']).toBeUndefined();
+      }
     });
 
     it('answers CORS preflights for the configured origins only', async () => {

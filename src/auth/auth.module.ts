@@ -1,19 +1,21 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
-import { ThrottlerGuard, ThrottlerModule, type ThrottlerModuleOptions } from '@nestjs/throttler';
+import { ThrottlerModule, type ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request } from 'express';
 import type { AppConfig } from '../config/app-config';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys';
 import { ApiKeysModule } from './api-keys.module';
 import { clientOf } from './client-identity';
+import { RateLimitGuard } from './rate-limit.guard';
 
 function rateLimitOptions(config: AppConfig, registry: ApiKeyRegistry): ThrottlerModuleOptions {
   const limit = config.getOrThrow('RATE_LIMIT', { infer: true });
   const ttl = config.getOrThrow('RATE_LIMIT_WINDOW_MS', { infer: true });
   return {
     throttlers: [{ limit, ttl }],
+    // RateLimitGuard skips before reaching this; kept so the stock guard would never throttle at limit 0 either.
     skipIf: () => limit === 0,
     // Per API key, so clients behind one proxy address do not share a budget; per address when open.
     getTracker: (req) => clientOf(req as Request, registry).id,
@@ -31,7 +33,7 @@ function rateLimitOptions(config: AppConfig, registry: ApiKeyRegistry): Throttle
     ThrottlerModule.forRootAsync({ imports: [ApiKeysModule], inject: [ConfigService, ApiKeyRegistry], useFactory: rateLimitOptions }),
   ],
   providers: [
-    { provide: APP_GUARD, useClass: ThrottlerGuard },
+    { provide: APP_GUARD, useClass: RateLimitGuard },
     { provide: APP_GUARD, useClass: ApiKeyGuard },
   ],
 })

@@ -8,7 +8,7 @@ import {
 import { register } from 'prom-client';
 import { KeyValueStore } from '../store/kv.store';
 import { ChangeMetricsService } from './change-metrics.service';
-import { HttpMetricsMiddleware } from './http-metrics.middleware';
+import { HttpMetricsRecorder } from './http-metrics.recorder';
 import { MetricsController } from './metrics.controller';
 import {
   HTTP_REQUEST_DURATION,
@@ -66,8 +66,8 @@ const metrics = [
 @Global()
 @Module({
   imports: [PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true }, controller: MetricsController })],
-  providers: [...metrics, HttpMetricsMiddleware, ChangeMetricsService],
-  exports: [...metrics, HttpMetricsMiddleware],
+  providers: [...metrics, HttpMetricsRecorder, ChangeMetricsService],
+  exports: [...metrics, HttpMetricsRecorder],
 })
 export class MetricsModule implements OnApplicationShutdown {
   onApplicationShutdown(): void {

@@ -1,8 +1,9 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import type { EnvironmentVariables } from '../../config/env.validation';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
+import { requestIdOf } from '../logging/logger.options';
 import {
   CapacityExceededError,
   ClientLimitError,
@@ -58,8 +59,9 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 
   catch(exception: unknown, host: ArgumentsHost): void {
-    const res = host.switchToHttp().getResponse<Response>();
-    const body = this.toBody(exception);
+    const http = host.switchToHttp();
+    const res = http.getResponse<Response>();
+    const body = this.toBody(exception, http.getRequest<Request>());
     if ((exception instanceof CapacityExceededError || exception instanceof ClientLimitError) && !res.headersSent) {
       res.setHeader('Retry-After', String(exception.retryAfterSeconds));
     }
@@ -74,7 +76,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     res.status(body.statusCode).json(body);
   }
 
-  private toBody(exception: unknown): ErrorResponseDto {
+  private toBody(exception: unknown, req: Request): ErrorResponseDto {
     for (const [type, statusCode] of DOMAIN_STATUS) {
       if (exception instanceof type) {
         const error = exception as DomainError;
@@ -82,7 +84,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
       }
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
-    this.logger.error(exception instanceof Error ? (exception.stack ?? exception.message) : String(exception));
+    // With the request it failed, so the line can be matched with the request's own line and the client's report.
+    this.logger.error({
+      req: { id: requestIdOf(req), method: req.method, url: req.originalUrl },
+      msg: exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
+    });
     return { status: 'error', statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
   }
 

@@ -2,10 +2,39 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { NextFunction, Request, Response } from 'express';
+import helmet from 'helmet';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import { InvalidRequestError, UriTooLongError } from '../errors/domain.errors';
 
 type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+// The docs page and its files (Express routes ignore case, so this does too).
+const DOCS_PATH = /^\/docs/i;
+
+/**
+ * Security headers from helmet. The docs page gets helmet's full set, made for HTML documents, without
+ * upgrade-insecure-requests: this server speaks plain HTTP, and a browser opening /docs by host name would
+ * otherwise fetch every script of the page over HTTPS and show nothing. Every other answer is JSON and gets the
+ * set OWASP's REST Security Cheat Sheet recommends for APIs: a Content-Security-Policy that allows nothing and no
+ * framing, nosniff, X-Frame-Options DENY, Cross-Origin-Resource-Policy, no referrer, and HSTS (for deployments
+ * behind TLS). The headers only an HTML document heeds are left off JSON answers: sent with every one, they were
+ * more than half of its bytes and a measurable share of its CPU time in `npm run bench`.
+ */
+export function securityHeaders(): Middleware {
+  const page = helmet({ contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } }, xPoweredBy: false });
+  const api = helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    crossOriginOpenerPolicy: false,
+    originAgentCluster: false,
+    xDnsPrefetchControl: false,
+    xDownloadOptions: false,
+    xFrameOptions: { action: 'deny' },
+    xPermittedCrossDomainPolicies: false,
+    xPoweredBy: false,
+    xXssProtection: false,
+  });
+  return (req, res, next) => (DOCS_PATH.test(req.originalUrl) ? page : api)(req, res, next);
+}
 
 /** 414 for a request URL longer than HTTP_MAX_URL_BYTES, before anything parses it. */
 export function limitUrlLength(maxBytes: number): Middleware {
@@ -67,43 +96,20 @@ export function answerOutsideApp(res: ServerResponse, status: number, message: s
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'prototype'];
 
 export function rejectPrototypeQueryNames(req: Request, _res: Response, next: NextFunction): void {
+  // Express parses the query string anew on every read of req.query: not at all when there is none.
+  if (!req.originalUrl.includes('?')) {
+    next();
+    return;
+  }
   const query = req.query as Record<string, unknown>;
   const bad = PROTOTYPE_NAMES.find((name) => Object.prototype.hasOwnProperty.call(query, name));
   next(bad === undefined ? undefined : new InvalidRequestError(`Invalid request: property ${bad} should not exist`, [`property ${bad} should not exist`]));
 }
 
 /** The JSON error body, for the few answers written outside the exception filter. */
-function errorBody(statusCode: number, message: string): string {
+export function errorBody(statusCode: number, message: string): string {
   const body: ErrorResponseDto = { status: 'error', statusCode, message };
   return JSON.stringify(body);
-}
-
-/**
- * 503 for a request not answered within HTTP_REQUEST_TIMEOUT_MS (408 when its body has not even arrived), so a
- * stuck dependency or a stalling client cannot hold sockets forever. `isStreaming` exempts long-lived responses.
- */
-export function requestTimeout(ms: number, isStreaming: (req: Request) => boolean): Middleware {
-  return (req, res, next) => {
-    if (isStreaming(req)) {
-      next();
-      return;
-    }
-    const timer = setTimeout(() => {
-      if (res.headersSent) {
-        res.destroy();
-        return;
-      }
-      // A request still arriving is the client's delay (408); one received in full is ours (503).
-      const [status, message] = req.complete
-        ? [503, `Request not answered within HTTP_REQUEST_TIMEOUT_MS=${ms}`]
-        : [408, `Request not received within HTTP_REQUEST_TIMEOUT_MS=${ms}`];
-      res.status(status).setHeader('Connection', 'close');
-      res.type('application/json').end(errorBody(status, message));
-    }, ms);
-    res.once('finish', () => clearTimeout(timer));
-    res.once('close', () => clearTimeout(timer));
-    next();
-  };
 }
 
 const CLIENT_ERRORS: Record<string, [number, string]> = {
