@@ -53,22 +53,29 @@ export class MemoryKeyIndex<V> {
    * second tree write per update, and saves a lookup in `forward` for every suffix candidate.
    */
   private readonly reversed = new BTree<string, V>(undefined, compareFromEnd);
+  /**
+   * The same again, hashed: reads of one key (GET, and the look-ups every write makes first) take O(1) instead of
+   * a tree walk of ~log2(n) code-point comparisons each, for about 40 bytes per key.
+   */
+  private readonly byKey = new Map<string, V>();
 
   get size(): number {
-    return this.forward.size;
+    return this.byKey.size;
   }
 
   get(key: string): V | undefined {
-    return this.forward.get(key);
+    return this.byKey.get(key);
   }
 
   set(key: string, value: V): void {
+    this.byKey.set(key, value);
     this.forward.set(key, value, true);
     this.reversed.set(key, value, true);
   }
 
   delete(key: string): boolean {
-    if (!this.forward.delete(key)) return false;
+    if (!this.byKey.delete(key)) return false;
+    this.forward.delete(key);
     this.reversed.delete(key);
     return true;
   }

@@ -176,10 +176,16 @@ export class RedisStore extends KeyValueStore {
     return { items, more: false };
   }
 
-  /** The keys that exist and have not expired (null in place of the others). One pipelined round trip. */
+  /**
+   * The keys that have not expired (null in place of the others), from one ZMSCORE on the expiry index: every key
+   * in `idx` has its record (scripts change both at once), so its expiry is all there is to check. One command for
+   * the whole chunk, where a read of each record cost Redis and the client a command per key (search at 100k keys
+   * ran at a tenth of a GET's rate in `npm run bench`).
+   */
   private async liveKeys(keys: readonly string[], now: number): Promise<(string | null)[]> {
-    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.key(`r:${key}`), 'r', 'e'))));
-    return replies.map(([r, e], i) => (r !== null && (e === null || e === '' || Number(e) > now) ? keys[i] : null));
+    if (keys.length === 0) return [];
+    const expiries = await this.guard(() => this.redis.zmscore(this.key('exp'), ...keys));
+    return expiries.map((e, i) => (e === null || Number(e) > now ? keys[i] : null));
   }
 
   async count(): Promise<number> {
