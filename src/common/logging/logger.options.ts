@@ -20,7 +20,7 @@ export function requestId(req: IncomingMessage, res: ServerResponse): string {
   return id;
 }
 
-/** The request id `accessLog` gave a request (for log lines written while answering it). */
+/** The request id `assignRequestId` gave a request (for log lines written while answering it). */
 export const requestIdOf = (req: Request): string | undefined => (req as { id?: string }).id;
 
 // Probes and scrapes arrive every few seconds from machines: their lines would drown everything else.
@@ -44,8 +44,8 @@ export function assignRequestId(req: Request, res: Response): void {
  * (`{"req":{"id","method","url"},"res":{"statusCode"},"responseTime","route"}`, the shape pino-http writes).
  *
  * Written here rather than by pino-http's middleware: profiling `npm run bench` showed that, per request,
- * pino-http's child logger, its three listeners and the two Nest middleware layers it is mounted with cost more
- * than the line itself, and this service needs none of them (nothing else logs per request).
+ * pino-http's child logger, its three listeners and the two Nest middleware layers it is mounted with cost about
+ * as much as the line itself, and this service needs none of them (nothing else logs per request).
  */
 export function logRequest(logger: Logger): RequestObserver {
   return (req, res, seconds) => {
