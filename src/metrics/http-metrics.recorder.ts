@@ -25,8 +25,9 @@ export class HttpMetricsRecorder {
 }
 
 /**
- * The matched route template, or `unmatched`. A wildcard path is never one of our routes: it is the
- * catch-all layer that middleware mounted with `forRoutes('*')` leaves in `req.route` when no route matched.
+ * The matched route template, or `unmatched`. A wildcard path is never one of our routes: it can only be a
+ * catch-all layer (middleware mounted through Nest with `forRoutes('*')`, say) left in `req.route` when no route
+ * matched, and would otherwise label every unknown path alike under a name that is not a route.
  */
 export function routeOf(req: Request): string {
   const path = (req.route as { path?: unknown } | undefined)?.path;

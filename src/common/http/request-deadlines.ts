@@ -8,8 +8,8 @@ import { errorBody } from './hardening';
  *
  * Open requests wait in one insertion-ordered map, swept by one timer, rather than each holding a timer and two
  * listeners of its own on the hot path. Requests enter in arrival order, so a sweep stops at the first one still
- * in time. The sweep runs every tenth of the limit (at most once a
- * second), so an answer comes at most that much after the limit.
+ * in time. The sweep runs every tenth of the limit (at most once a second), so an answer comes at most that much
+ * after the limit.
  */
 export class RequestDeadlines {
   private readonly open = new Map<Response, number>();
@@ -29,8 +29,8 @@ export class RequestDeadlines {
     return this;
   }
 
-  readonly start = (req: Request, res: Response): void => {
-    if (!this.isStreaming(req)) this.open.set(res, performance.now());
+  readonly start = (req: Request, res: Response, startedAt: number): void => {
+    if (!this.isStreaming(req)) this.open.set(res, startedAt);
   };
 
   readonly finish = (_req: Request, res: Response): void => {

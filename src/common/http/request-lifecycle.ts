@@ -1,7 +1,10 @@
 import type { NextFunction, Request, Response } from 'express';
 
-/** Runs when a request arrives, before any other middleware (it may set response headers). */
-export type RequestStarter = (req: Request, res: Response) => void;
+/**
+ * Runs when a request arrives, before any other middleware (it may set response headers). `startedAt` is the
+ * request's start on the `performance.now()` clock, the same reading its observers' duration is measured from.
+ */
+export type RequestStarter = (req: Request, res: Response, startedAt: number) => void;
 
 /** Runs once when a request's response is done: sent, or abandoned because the connection closed first. */
 export type RequestObserver = (req: Request, res: Response, seconds: number) => void;
@@ -24,8 +27,9 @@ export function requestLifecycle(starters: readonly RequestStarter[], observers:
     for (const observe of observers) observe(this.req, this, seconds);
   }
   return (req: Request, res: Response, next: NextFunction): void => {
-    (res as TrackedResponse)[STARTED] = performance.now();
-    for (const start of starters) start(req, res);
+    const startedAt = performance.now();
+    (res as TrackedResponse)[STARTED] = startedAt;
+    for (const start of starters) start(req, res, startedAt);
     // 'close' comes once, whether the answer was sent or the client went away first.
     res.on('close', finished);
     next();
