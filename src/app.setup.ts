@@ -2,6 +2,7 @@ import { type INestApplication, UnsupportedMediaTypeException } from '@nestjs/co
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import type { AppConfig } from './config/app-config';
 import { ConfigService } from '@nestjs/config';
@@ -31,15 +32,31 @@ const JSON_TYPES = ['application/json', 'application/*+json'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 const WATCH_PATH = /^\/watch\/?$/i;
 
-/** A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. */
+/** Requests whose body is declared as JSON, as requireJsonBody found: the body parser reads only these. */
+const jsonBodies = new WeakSet<IncomingMessage>();
+
+/**
+ * A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. The answer is
+ * kept for the body parser (`isJsonBody`), so the Content-Type header is parsed once per request, not twice.
+ */
 function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] ?? '0') !== '0';
-  if (WRITE_METHODS.has(req.method) && hasBody && !req.is(JSON_TYPES)) {
+  const { 'transfer-encoding': encoding, 'content-length': length } = req.headers;
+  // What type-is counts as a body (an empty one included), as the body parser always has: an empty JSON body
+  // still reads as {}.
+  if (encoding === undefined && length === undefined) {
+    next();
+    return;
+  }
+  if (req.is(JSON_TYPES)) {
+    jsonBodies.add(req);
+  } else if (WRITE_METHODS.has(req.method) && (encoding !== undefined || length !== '0')) {
     next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
     return;
   }
   next();
 }
+
+const isJsonBody = (req: IncomingMessage): boolean => jsonBodies.has(req);
 
 /** Builds the OpenAPI document served at /docs and /docs-json. */
 export function buildOpenApiDocument(app: INestApplication) {
@@ -116,7 +133,7 @@ export function configureApp(app: NestExpressApplication): void {
     limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
     // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
     strict: false,
-    type: JSON_TYPES,
+    type: isJsonBody,
   });
   app.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });

@@ -72,6 +72,15 @@ describe.each(DRIVERS)('seed-compatible routes (e2e, %s driver)', (driverName) =
       expect(res.body.status).toBe('error');
     });
 
+    it('reads an empty JSON body as an empty object, and an empty body of another type as none (400 either way, not 415)', async () => {
+      const empty = await request(t.url).post('/set').set(json).set('Content-Length', '0');
+      expect(empty.status).toBe(400);
+      expect(empty.body.message).toBe('Body must contain at least one key-value pair');
+      const plain = await request(t.url).post('/set').set('Content-Type', 'text/plain').set('Content-Length', '0');
+      expect(plain.status).toBe(400);
+      expect(plain.body.message).toMatch(/^Body must be a JSON object/);
+    });
+
     it('rejects malformed JSON with 400 in the error shape', async () => {
       const res = await request(t.url).post('/set').set(json).send('{"key": "a", ');
       expect(res.status).toBe(400);

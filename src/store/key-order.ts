@@ -21,6 +21,30 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+// UTF-16 order and code-point order disagree only where surrogates meet U+E000..U+FFFF.
+const HIGH_UNITS = /[\ud800-\uffff]/;
+const HIGH_UNITS_ALL = /[\ud800-\uffff]/g;
+const liftUnit = (unit: string): string => {
+  const code = unit.charCodeAt(0);
+  return String.fromCharCode(code >= 0xe000 ? code - 0x800 : code + 0x2000);
+};
+
+/**
+ * A string whose UTF-16 order (JavaScript's `<`, a native comparison) is the code-point order of `s`: every
+ * surrogate unit is lifted above U+E000..U+FFFF, which move down to make room, as compareCodePoints does at the
+ * first differing unit. The mapping is unit by unit and one-to-one, so it also keeps prefixes, suffixes and
+ * equality. Almost every key has no unit from U+D800 up and is returned as it is, without a copy.
+ */
+export function codePointOrderKey(s: string): string {
+  return HIGH_UNITS.test(s) ? s.replace(HIGH_UNITS_ALL, liftUnit) : s;
+}
+
+/** True when some string holds a unit where UTF-16 order and code-point order could disagree. */
+export const hasHighUnits = (s: string): boolean => HIGH_UNITS.test(s);
+
+/** Orders strings by UTF-16 code unit, natively (for keys made by codePointOrderKey). */
+export const compareUnits = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
+
 /**
  * Reverses a string by code point, so a surrogate pair (an emoji, say) stays one character. Suffix queries
  * become prefix queries on reversed keys: `s` ends with `x` exactly when reverse(s) starts with reverse(x).

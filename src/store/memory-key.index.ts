@@ -1,12 +1,9 @@
 import BTree from 'sorted-btree';
-import { compareCodePoints, compareFromEnd } from './key-order';
-
-// UTF-16 order and code-point order disagree only where surrogates meet U+E000..U+FFFF.
-const HIGH_UNITS = /[\ud800-\uffff]/;
+import { codePointOrderKey, compareCodePoints, compareFromEnd, compareUnits, hasHighUnits } from './key-order';
 
 /** Sorts keys by code point, natively when no key holds a unit where the two orders could disagree. */
 function sortByCodePoint(keys: string[]): string[] {
-  return keys.some((key) => HIGH_UNITS.test(key)) ? keys.sort(compareCodePoints) : keys.sort();
+  return keys.some(hasHighUnits) ? keys.sort(compareCodePoints) : keys.sort();
 }
 
 /** A filtered, paginated key query. Empty or absent filters match every key. */
@@ -31,9 +28,11 @@ export interface KeyMatches<V> {
  * An ordered map from key to value, answering prefix and suffix queries in O(log n + k).
  *
  * Keys live in a B+ tree in code-point order (a prefix is a contiguous range of it) and in a second tree
- * ordered as if the keys were reversed (a suffix is a contiguous range there). The second tree holds the
- * same string objects, compared from their ends (compareFromEnd), so it costs a pointer per key rather
- * than a reversed copy of every key. Results are always in ascending key order.
+ * ordered as if the keys were reversed (a suffix is a contiguous range there), beside a hash map that answers
+ * single-key reads. The first tree is keyed by codePointOrderKey, so it compares natively (the key itself
+ * for all but keys with units from U+D800 up). The second holds the same string objects, compared from their
+ * ends (compareFromEnd), so it costs a pointer per key rather than a reversed copy of every key; it holds
+ * no values, so overwriting a key leaves it alone. Results are always in ascending key order.
  *
  * - prefix only: walk the prefix range from the cursor, stopping after limit + 1 matches.
  * - suffix given: the two sides are walked in lockstep, one step each: the prefix range from the cursor
@@ -47,12 +46,16 @@ export interface KeyMatches<V> {
  * page; when the forward side is cheaper (a broad suffix) it wins the race instead.
  */
 export class MemoryKeyIndex<V> {
-  private readonly forward = new BTree<string, V>(undefined, compareCodePoints);
   /**
-   * The same keys and values in reversed order. Holding the values here too costs a pointer per key and a
-   * second tree write per update, and saves a lookup in `forward` for every suffix candidate.
+   * Values by codePointOrderKey(key). It holds the values too (not only `byKey`) so that a clone of it is a
+   * point-in-time view of the records, for snapshots.
    */
-  private readonly reversed = new BTree<string, V>(undefined, compareFromEnd);
+  private readonly forward = new BTree<string, V>(undefined, compareUnits);
+  /**
+   * The keys alone, in reversed order: inserting here is the costliest part of a write (each new key lands at
+   * an unrelated place in the tree), and an overwrite need not touch it at all.
+   */
+  private readonly reversed = new BTree<string, undefined>(undefined, compareFromEnd);
   /**
    * The same again, hashed: reads of one key (GET, and the look-ups every write makes first) take O(1) instead of
    * a tree walk of ~log2(n) code-point comparisons each, for about 40 bytes per key.
@@ -68,14 +71,16 @@ export class MemoryKeyIndex<V> {
   }
 
   set(key: string, value: V): void {
+    const size = this.byKey.size;
     this.byKey.set(key, value);
-    this.forward.set(key, value, true);
-    this.reversed.set(key, value, true);
+    this.forward.set(codePointOrderKey(key), value, true);
+    // Only a new key (the map grew) needs a place in the reversed order.
+    if (this.byKey.size !== size) this.reversed.set(key, undefined);
   }
 
   delete(key: string): boolean {
     if (!this.byKey.delete(key)) return false;
-    this.forward.delete(key);
+    this.forward.delete(codePointOrderKey(key));
     this.reversed.delete(key);
     return true;
   }
@@ -101,7 +106,11 @@ export class MemoryKeyIndex<V> {
     let visited = 0;
     const page = (values: V[]): KeyMatches<V> => ({ values: values.slice(0, limit), more: values.length > limit, visited });
 
-    const start = after !== undefined && compareCodePoints(after, prefix) > 0 ? after : prefix;
+    // The forward side walks order keys: the filters and cursor are mapped the same way (unit by unit, so
+    // prefixes, suffixes and equality carry over).
+    const [orderPrefix, orderSuffix] = [codePointOrderKey(prefix), codePointOrderKey(suffix)];
+    const orderAfter = after === undefined ? undefined : codePointOrderKey(after);
+    const start = orderAfter !== undefined && orderAfter > orderPrefix ? orderAfter : orderPrefix;
     const forward = this.forward.entries(start, [] as unknown as (string | V)[]);
     const found: V[] = [];
     /** One forward step; true once the forward side has the whole answer. */
@@ -109,9 +118,9 @@ export class MemoryKeyIndex<V> {
       const next = forward.next();
       if (next.done) return true;
       visited++;
-      const [key, value] = next.value;
-      if (!key.startsWith(prefix)) return true;
-      if (key !== after && key.endsWith(suffix) && accept(value)) found.push(value);
+      const [orderKey, value] = next.value;
+      if (!orderKey.startsWith(orderPrefix)) return true;
+      if (orderKey !== orderAfter && orderKey.endsWith(orderSuffix) && accept(value)) found.push(value);
       return found.length === wanted;
     };
 
@@ -121,17 +130,17 @@ export class MemoryKeyIndex<V> {
     }
 
     // The suffix itself is the first key (in reversed order) of the run of keys that end with it.
-    const backward = this.reversed.entries(suffix, [] as unknown as (string | V)[]);
+    const backward = this.reversed.keys(suffix);
     const candidates = new Map<string, V>();
     for (;;) {
       if (stepForward()) return page(found);
       const next = backward.next();
-      if (next.done || !next.value[0].endsWith(suffix)) break;
+      if (next.done || !next.value.endsWith(suffix)) break;
       visited++;
-      const [key, value] = next.value;
-      if (key.startsWith(prefix) && (after === undefined || compareCodePoints(key, after) > 0) && accept(value)) {
-        candidates.set(key, value);
-      }
+      const key = next.value;
+      if (!key.startsWith(prefix) || (after !== undefined && compareCodePoints(key, after) <= 0)) continue;
+      const value = this.byKey.get(key) as V;
+      if (accept(value)) candidates.set(key, value);
     }
     // The suffix side finished first: every match is among its candidates.
     const keys = sortByCodePoint([...candidates.keys()]);
