@@ -3,10 +3,11 @@
  *
  * Starts, in one run: the built service (dist/main.js) with its defaults on the memory driver (LOG_LEVEL=info,
  * its request log drained from a pipe as a log collector would), the same with LOG_LEVEL=warn, the service on
- * the redis driver (a private redis-server on a free port, when one is installed), and two reference servers
- * that serve the same two seed routes from a Map: plain Express 5 with express.json() (bench/reference/express.cjs,
- * the ceiling of the platform the service runs on) and bare node:http (bench/reference/node-http.cjs, the ceiling
- * of Node itself). Their answers are checked to be the same as the service's first.
+ * the redis driver (a private redis-server on a free port, when one is installed), and three reference servers
+ * that serve the same two seed routes from a Map: a bare NestJS application (bench/reference/nest.cjs, the ceiling
+ * of the framework the service is built on), plain Express 5 with express.json() (bench/reference/express.cjs,
+ * the ceiling of the platform Nest runs on) and bare node:http (bench/reference/node-http.cjs, the ceiling of
+ * Node itself). Their answers are checked to be the same as the service's first.
  *
  * Every server is preloaded with 100,000 keys, then driven by autocannon (50 connections; a warm-up, then a
  * measured run) in a separate process, the servers (and redis-server) pinned to CPU 1 and the load generator and
@@ -18,7 +19,7 @@
  * are medians over rounds. Prints and writes bench/results/<date>.json and bench/results/<date>.md.
  *
  * Settings (`--name=value` or BENCH_<NAME>): seconds (10) per measurement, warmup (3) seconds before each,
- * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,express,node), and
+ * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,nest,express,node), and
  * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`.
  * A quick run: `npm run bench -- --seconds=2 --warmup=1 --rounds=1`.
  */
@@ -111,12 +112,13 @@ const DEFS: ServerDef[] = [
   },
   // `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
   { name: 'service-alt', label: `service (memory, ${ALT_MAIN})`, service: true, start: service({}, ALT_MAIN ? [ALT_MAIN] : []) },
+  { name: 'nest', label: 'NestJS 12 (reference)', service: false, start: reference('nest.cjs') },
   { name: 'express', label: 'Express 5 (reference)', service: false, start: reference('express.cjs') },
   { name: 'node', label: 'node:http (reference)', service: false, start: reference('node-http.cjs') },
 ];
 
 function selectedServers(): ServerDef[] {
-  const wanted = (settingText('servers') ?? 'service,service-warn,service-redis,express,node').split(',').map((s) => s.trim());
+  const wanted = (settingText('servers') ?? 'service,service-warn,service-redis,nest,express,node').split(',').map((s) => s.trim());
   if (ALT_MAIN && !wanted.includes('service-alt')) wanted.push('service-alt');
   for (const name of wanted) if (!DEFS.some((d) => d.name === name)) throw new Error(`unknown server ${name}: one of ${DEFS.map((d) => d.name).join(', ')}`);
   if (wanted.includes('service-alt') && !(ALT_MAIN && existsSync(ALT_MAIN))) throw new Error(`service-alt needs --alt-main=<an existing dist/main.js> (got ${ALT_MAIN})`);
@@ -158,6 +160,7 @@ async function checkSameAnswers(servers: Map<ServerDef, Running>): Promise<void>
 const fmt = (n: number, digits = 1) => (Number.isFinite(n) ? n.toFixed(digits) : '-');
 const pct = (x: number) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : '-');
 const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
+const range = (r: readonly [number, number] | undefined) => (r ? `${pct(r[0])}–${pct(r[1])}` : '-');
 
 interface Row {
   readonly scenario: Scenario;
@@ -176,11 +179,18 @@ interface Row {
   readonly loadgenCpu: number;
   readonly errors: number;
   readonly non2xx: number;
-  /** GET and POST: requests/s relative to the references; search: relative to the same server's GET. */
+  /**
+   * GET and POST: requests/s relative to the references; search: relative to the same server's GET. Each is the
+   * median of the ratios within each round (see perRound), so it need not equal the ratio of the medians shown.
+   */
+  readonly vsNest?: number;
   readonly vsExpress?: number;
+  /** The lowest and highest of the per-round ratios to Express: how far one round can mislead on this machine. */
+  readonly vsExpressRange?: readonly [number, number];
   readonly vsNode?: number;
   readonly vsGet?: number;
   /** The same ratios from CPU time per request (the reference's over this server's). */
+  readonly cpuVsNest?: number;
   readonly cpuVsExpress?: number;
   readonly cpuVsNode?: number;
   readonly cpuVsGet?: number;
@@ -258,27 +268,40 @@ async function main() {
         non2xx: ms.reduce((sum, m) => sum + m.non2xx, 0),
       };
     };
+    const cpuPerRequest = (m: Measurement) => m.serverCpu / m.rps;
+    const measured = (def: ServerDef | undefined, scenario: Scenario): Measurement[] => (def && samples[def.name]?.[scenario]) || [];
+    /**
+     * A ratio taken within each round, then its median over the rounds (NaN when either side was not measured):
+     * the two were measured minutes apart at most, so the machine's drift (its speed changed by up to 2x within
+     * one run here) cancels out better than in a ratio of medians.
+     */
+    const perRound = (xs: Measurement[], ys: Measurement[], ratio: (x: Measurement, y: Measurement) => number): number[] =>
+      xs.length === ys.length ? xs.map((x, i) => ratio(x, ys[i])) : [];
+    const rpsRatio = (x: Measurement, y: Measurement) => x.rps / y.rps;
+    const cpuRatio = (x: Measurement, y: Measurement) => cpuPerRequest(y) / cpuPerRequest(x);
+    const medianOf = (xs: number[]) => (xs.length > 0 ? median(xs) : NaN);
     const rows: Row[] = [];
     for (const scenario of ['GET /get/:key', 'POST /set'] as Scenario[]) {
-      const express = defs.find((d) => d.name === 'express');
-      const node = defs.find((d) => d.name === 'node');
-      const ex = express ? row(express, scenario) : undefined;
-      const no = node ? row(node, scenario) : undefined;
+      const [ne, ex, no] = ['nest', 'express', 'node'].map((name) => measured(defs.find((d) => d.name === name), scenario));
       for (const def of defs) {
-        const r = row(def, scenario)!;
+        const own = measured(def, scenario);
+        const vsExpress = perRound(own, ex, rpsRatio);
         rows.push({
-          ...r,
-          vsExpress: r.rps / (ex?.rps ?? NaN),
-          vsNode: r.rps / (no?.rps ?? NaN),
-          cpuVsExpress: (ex?.cpuUsPerRequest ?? NaN) / r.cpuUsPerRequest,
-          cpuVsNode: (no?.cpuUsPerRequest ?? NaN) / r.cpuUsPerRequest,
+          ...row(def, scenario)!,
+          vsNest: medianOf(perRound(own, ne, rpsRatio)),
+          vsExpress: medianOf(vsExpress),
+          vsExpressRange: vsExpress.length > 0 ? [Math.min(...vsExpress), Math.max(...vsExpress)] : undefined,
+          vsNode: medianOf(perRound(own, no, rpsRatio)),
+          cpuVsNest: medianOf(perRound(own, ne, cpuRatio)),
+          cpuVsExpress: medianOf(perRound(own, ex, cpuRatio)),
+          cpuVsNode: medianOf(perRound(own, no, cpuRatio)),
         });
       }
     }
     for (const def of services) {
-      const r = row(def, 'GET /search?prefix=')!;
-      const get = row(def, 'GET /get/:key')!;
-      rows.push({ ...r, vsGet: r.rps / get.rps, cpuVsGet: get.cpuUsPerRequest / r.cpuUsPerRequest });
+      // A server's search and GET are measured back to back in every round.
+      const [search, get] = [measured(def, 'GET /search?prefix='), measured(def, 'GET /get/:key')];
+      rows.push({ ...row(def, 'GET /search?prefix=')!, vsGet: medianOf(perRound(search, get, rpsRatio)), cpuVsGet: medianOf(perRound(search, get, cpuRatio)) });
     }
 
     const targets = services.flatMap((def) => {
@@ -294,6 +317,11 @@ async function main() {
       ];
     });
 
+    // What the framework alone costs: the share of Express's requests/s that an application with no layers of
+    // its own keeps on NestJS, the most any NestJS service can reach here.
+    const nestRows = rows.filter((r) => r.server === 'nest' && Number.isFinite(r.vsExpress));
+    const ceiling = nestRows.map((r) => `${r.scenario} ${pct(r.vsExpress!)} (from CPU time per request: ${pct(r.cpuVsExpress!)})`).join(', ');
+
     const date = new Date();
     const md = [
       `# npm run bench: ${date.toISOString()}`,
@@ -303,16 +331,18 @@ async function main() {
         `load average ${loadStart.map((l) => l.toFixed(1)).join(' ')} at the start, ${loadavg().map((l) => l.toFixed(1)).join(' ')} at the end.`,
       '',
       '"server CPU" is the share of a CPU the server (with its redis-server) used while measured; "CPU us/req" is that CPU time per request, ' +
-        'and its ratios (the reference\'s CPU per request over this server\'s) hold even when other work on the machine takes CPU from the server.',
+        'and its ratios (the reference\'s CPU per request over this server\'s) hold even when other work on the machine takes CPU from the server. ' +
+        'Every "vs" figure is the median of the ratios taken within each round, not the ratio of the medians shown; "(rounds)" is the lowest and ' +
+        'highest of the per-round ratios to Express.',
       '',
-      '| scenario | server | req/s | p50 ms | p99 ms | vs Express | vs node:http | server CPU | CPU us/req | vs Express (CPU) | vs node:http (CPU) |',
-      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+      '| scenario | server | req/s | p50 ms | p99 ms | vs NestJS | vs Express | (rounds) | vs node:http | server CPU | CPU us/req | vs NestJS (CPU) | vs Express (CPU) | vs node:http (CPU) |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
       ...rows
         .filter((r) => r.vsExpress !== undefined)
         .map(
           (r) =>
-            `| ${r.scenario} | ${r.label} | ${thousands(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${pct(r.vsExpress!)} | ${pct(r.vsNode!)} | ` +
-            `${pct(r.serverCpu)} | ${fmt(r.cpuUsPerRequest, 0)} | ${pct(r.cpuVsExpress!)} | ${pct(r.cpuVsNode!)} |`,
+            `| ${r.scenario} | ${r.label} | ${thousands(r.rps)} | ${fmt(r.p50, 2)} | ${fmt(r.p99, 2)} | ${pct(r.vsNest!)} | ${pct(r.vsExpress!)} | ${range(r.vsExpressRange)} | ${pct(r.vsNode!)} | ` +
+            `${pct(r.serverCpu)} | ${fmt(r.cpuUsPerRequest, 0)} | ${pct(r.cpuVsNest!)} | ${pct(r.cpuVsExpress!)} | ${pct(r.cpuVsNode!)} |`,
         ),
       '',
       `GET /search?prefix= (~111 of ${KEYS.toLocaleString('en-US')} keys per query) against the same server's GET /get/:key, measured in the same rounds:`,
@@ -336,6 +366,7 @@ async function main() {
           `- ${t.met ? 'met' : '**missed**'}: ${defs.find((d) => d.name === t.server)!.label}, ${t.target}: ` +
           (t.cpuValue === undefined ? `${fmt(t.value, 1)} ms` : `${pct(t.value)} (from CPU time per request: ${pct(t.cpuValue)})`),
       ),
+      ...(nestRows.length > 0 ? ['', `The framework's own ceiling: a bare NestJS application keeps ${ceiling} of plain Express's requests/s.`] : []),
       '',
     ].join('\n');
     const errors = rows.filter((r) => r.errors + r.non2xx > 0);
