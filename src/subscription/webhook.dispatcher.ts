@@ -169,6 +169,8 @@ export class DeliveryLane {
   }
 
   private idle(): Promise<void> {
+    // drain() or stop() may have come while the queue was being read, when there was no wait to end yet.
+    if (this.ending) return Promise.resolve();
     return new Promise<void>((resolve) => (this.wakeUp = resolve)).finally(() => (this.wakeUp = null));
   }
 
