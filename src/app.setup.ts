@@ -97,10 +97,11 @@ export function configureApp(app: NestExpressApplication): void {
   const server = app.getHttpServer();
   server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
   server.headersTimeout = server.keepAliveTimeout + 1000;
-  answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }));
+  const requestTimeoutMs = config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true });
+  answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }), requestTimeoutMs);
   // Watch streams are meant to stay open; everything else must be answered in time.
   // Routing ignores case and a trailing slash, so the exemption must too.
-  const deadlines = new RequestDeadlines(config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }), (req) => WATCH_PATH.test(req.path)).boundTo(server);
+  const deadlines = new RequestDeadlines(requestTimeoutMs, (req) => WATCH_PATH.test(req.path)).boundTo(server);
   // While draining, every answer closes its connection, so clients and proxies let go of this process
   // before it stops accepting connections.
   const closeWhileDraining = (_req: Request, res: Response) => {

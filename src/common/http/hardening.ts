@@ -122,7 +122,7 @@ const CLIENT_ERRORS: Record<string, [number, string]> = {
  * Answers requests that are not valid HTTP, and expectations it does not support (Node would answer both itself,
  * before the application sees them), in the same JSON error shape as everything else, then closes the connection.
  */
-export function answerClientErrorsWithJson(server: Server, maxHeaderBytes: number): void {
+export function answerClientErrorsWithJson(server: Server, maxHeaderBytes: number, requestTimeoutMs: number): void {
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     if (error.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
@@ -139,9 +139,35 @@ export function answerClientErrorsWithJson(server: Server, maxHeaderBytes: numbe
   });
   // Node answers an Expect other than 100-continue itself, with an empty 417 and the connection left open with
   // the unread body in it; answer in JSON and close instead.
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
-    answerOutsideApp(res, 417, `Expectation not supported: ${String(req.headers.expect)}`, req.method === 'HEAD'),
-  );
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+    lingerOnClose(req, requestTimeoutMs);
+    answerOutsideApp(res, 417, `Expectation not supported: ${String(req.headers.expect)}`, req.method === 'HEAD');
+  });
+}
+
+/**
+ * Closes the connection of an answer sent before the request body was read without cutting the body off: the
+ * answer and the end of our side go out at once, but the socket keeps reading (and dropping) what the client is
+ * still sending until the body is complete, the client closes, or `maxMs` pass. Closing at once would make the
+ * kernel reset a connection with unread data, and a client still uploading would see EPIPE or ECONNRESET instead
+ * of the answer (the "lingering close" of RFC 9112, section 9.6).
+ */
+function lingerOnClose(req: IncomingMessage, maxMs: number): void {
+  const socket = req.socket as Socket & { destroySoon?: () => void };
+  // Node's server ends and destroys a `Connection: close` socket through destroySoon once the answer is done.
+  if (typeof socket.destroySoon !== 'function') return;
+  socket.destroySoon = () => {
+    if (socket.writable) socket.end();
+    const destroy = () => {
+      clearTimeout(timer);
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+    };
+    const timer = setTimeout(destroy, maxMs);
+    if (req.complete) destroy();
+    else req.once('end', destroy).once('error', destroy);
+    socket.once('close', () => clearTimeout(timer));
+  };
 }
 
 /** Express's `trust proxy` value for TRUST_PROXY: off, on, a hop count, or addresses/subnets. */
