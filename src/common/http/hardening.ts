@@ -84,12 +84,16 @@ export function originFormOf(target: string, method: string | undefined): string
   }
 }
 
-/** Writes the JSON error answer for a request the application never sees, and closes the connection. */
-export function answerOutsideApp(res: ServerResponse, status: number, message: string, head = false): void {
+/**
+ * Writes the JSON error answer (no body for HEAD) for a request the application never sees, and closes the
+ * connection once the client has sent the body it is still sending, `lingerMs` at the most (`lingerOnClose`).
+ */
+export function answerOutsideApp(res: ServerResponse, status: number, message: string, lingerMs: number): void {
   const body = errorBody(status, message);
+  lingerOnClose(res.req, lingerMs);
   res.shouldKeepAlive = false;
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
-  res.end(head ? undefined : body);
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 /** Query parameters named like prototype members: the validation pipe would drop them silently, so refuse them. */
@@ -139,10 +143,9 @@ export function answerClientErrorsWithJson(server: Server, maxHeaderBytes: numbe
   });
   // Node answers an Expect other than 100-continue itself, with an empty 417 and the connection left open with
   // the unread body in it; answer in JSON and close instead.
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-    lingerOnClose(req, requestTimeoutMs);
-    answerOutsideApp(res, 417, `Expectation not supported: ${String(req.headers.expect)}`, req.method === 'HEAD');
-  });
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+    answerOutsideApp(res, 417, `Expectation not supported: ${String(req.headers.expect)}`, requestTimeoutMs),
+  );
 }
 
 /**

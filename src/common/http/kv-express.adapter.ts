@@ -8,7 +8,14 @@ import { answerOutsideApp, originFormOf } from './hardening';
  * answer a malformed one with an HTML page).
  */
 export class KvExpressAdapter extends ExpressAdapter {
-  constructor(private readonly serverOptions: Pick<http.ServerOptions, 'maxHeaderSize'>) {
+  constructor(
+    private readonly serverSettings: {
+      /** HTTP_MAX_HEADER_BYTES. */
+      readonly maxHeaderSize: number;
+      /** HTTP_REQUEST_TIMEOUT_MS: how long a connection closed on a malformed target keeps reading the body sent. */
+      readonly requestTimeoutMs: number;
+    },
+  ) {
     super();
   }
 
@@ -16,10 +23,10 @@ export class KvExpressAdapter extends ExpressAdapter {
     const app = this.getInstance<http.RequestListener>();
     // Nest's own options (https, return503OnClosing, forceCloseConnections) are not used by this service.
     this.setHttpServer(
-      http.createServer(this.serverOptions, (req, res) => {
+      http.createServer({ maxHeaderSize: this.serverSettings.maxHeaderSize }, (req, res) => {
         const target = originFormOf(req.url ?? '', req.method);
         if (target === null) {
-          answerOutsideApp(res, 400, 'Malformed request target: expected a path such as /keys/a', req.method === 'HEAD');
+          answerOutsideApp(res, 400, 'Malformed request target: expected a path such as /keys/a', this.serverSettings.requestTimeoutMs);
           return;
         }
         req.url = target;
