@@ -192,7 +192,10 @@ export class EnvironmentVariables {
   @IntSetting(1, 10_000)
   KV_MAX_JSON_DEPTH: number = 64;
 
-  /** A request (other than a watch stream) that has not been answered within this gets 503. */
+  /**
+   * A request (other than a watch stream) that has not been answered within this gets 503. Also the longest a
+   * connection closed after an answer given before the body (417, malformed target) keeps reading that body.
+   */
   @IntSetting(100, 3_600_000)
   HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
 
