@@ -38,7 +38,8 @@ RUN npm run build \
 
 FROM ${NODE_IMAGE} AS runtime
 # Provenance, passed by whoever builds (CI, or the example above); empty when not given rather than a guess.
-# REVISION is the commit; VCS_REF is accepted as its other usual name.
+# REVISION is the commit; VCS_REF is accepted as its other usual name. podman/buildah's layer cache keys these
+# steps by the args' names only, so release builds there need --no-cache to get this build's values.
 ARG VERSION=
 ARG VCS_REF=
 ARG REVISION=${VCS_REF}

@@ -170,9 +170,23 @@ case $engine in
     # --layers caches each step (npm ci is redone only when the manifests change); --force-rm leaves no
     # working container behind when a step fails; --pull=false uses a local base as is (the stand-in is
     # only local).
-    timeout 30m buildah bud --isolation chroot --network host --layers --force-rm --pull=false \
-      "${build_args[@]}" -f Dockerfile -t "$image" . </dev/null \
-      || fail "buildah bud failed (output above)"
+    buildah_bud() {
+      timeout 30m buildah bud --isolation chroot --network host --layers --force-rm --pull=false \
+        "${build_args[@]}" "$@" -f Dockerfile -t "$image" . </dev/null \
+        || fail "buildah bud failed (output above)"
+    }
+    buildah_bud
+    # buildah keys a cached ARG or LABEL step by the build args' names, not their values (only RUN steps
+    # see values), so a runtime stage cached by an earlier build of the same tree keeps that build's
+    # provenance labels (seen when a clone at another path rebuilt the same commit). Such an image is
+    # rebuilt without the cache, so the checks below judge what the Dockerfile makes of these build args.
+    provenance=$(buildah inspect --type image --format \
+      '{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}} {{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}} {{index .OCIv1.Config.Labels "org.opencontainers.image.source"}}' \
+      "$image" || true)
+    if [ "$provenance" != "$version $revision $source_url" ]; then
+      log "the layer cache gave labels of another build ($provenance): rebuilding with --no-cache"
+      buildah_bud --no-cache
+    fi
     new_id=$(buildah inspect --type image --format '{{.FromImageID}}' "$image")
     # The previous test image, now untagged, is this script's own leftover (its layers stay cached).
     if [ -n "$old_id" ] && [ "$old_id" != "$new_id" ]; then buildah rmi "$old_id" >/dev/null 2>&1 || true; fi
