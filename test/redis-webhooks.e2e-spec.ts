@@ -6,7 +6,7 @@ import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redi
 import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { startTestApp, type TestApp } from './helpers/test-app';
 import { until } from './helpers/until';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
+import { settledSubscription, startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
 /** Webhooks with several replicas on one Redis: shared subscriptions, each event sent by one replica. */
 describe('redis driver: webhooks across replicas', () => {
@@ -69,7 +69,7 @@ describe('redis driver: webhooks across replicas', () => {
     await receiver.waitFor((r) => r.length === 30, 10_000);
     await new Promise((r) => setTimeout(r, 300)); // room for any duplicate to show up
     expect(receiver.received.map((h) => h.body.revision)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
-    const onB = (await request(b.url).get(`/subscriptions/${sub.id}`).expect(200)).body;
+    const onB = await settledSubscription(b.url, sub.id);
     expect(onB).toMatchObject({ lastDeliveredRevision: 30, pending: 0, consecutiveFailures: 0, deadLettered: 0 });
 
     await a.close();
@@ -105,7 +105,7 @@ describe('redis driver: webhooks across replicas', () => {
     expect(delivered().map((h) => h.body.key)).toEqual(['k1', 'k2', 'k3', 'k4', 'k5']);
     expect(delivered()[0].headers['x-kv-delivery']).toBe(deliveryId);
     expect(await leaseHolder(sub.id)).toBe(ownerOf(b));
-    const state = (await request(b.url).get(`/subscriptions/${sub.id}`).expect(200)).body;
+    const state = await settledSubscription(b.url, sub.id);
     expect(state).toMatchObject({ lastDeliveredRevision: 5, pending: 0, consecutiveFailures: 0, lastError: 'HTTP 503', deadLettered: 0 });
   });
 

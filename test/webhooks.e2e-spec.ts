@@ -3,7 +3,7 @@ import request from 'supertest';
 import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
 import { until } from './helpers/until';
-import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
+import { settledSubscription, startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
 describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiver on 127.0.0.1)', (driver) => {
   const store = useDriver(driver);
@@ -114,7 +114,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
     }
     expect(receiver.received[0].body).toEqual({ type: 'put', key: 'k0', value: 0, revision: 2, time: expect.any(String) });
     expect(receiver.received[20].body).toMatchObject({ type: 'delete', key: 'k0', prevValue: 0 });
-    const state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
+    const state = await settledSubscription(t.url, sub.id);
     expect(state).toMatchObject({ lastDeliveredRevision: receiver.received[20].body.revision, pending: 0, consecutiveFailures: 0, deadLettered: 0 });
   });
 
@@ -142,7 +142,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
     await set({ fine: 2 });
     await receiver.waitFor((r) => r.some((h) => h.body.key === 'fine'), 5000);
     expect(receiver.received.filter((h) => h.body.key === 'poison')).toHaveLength(3);
-    const state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
+    const state = await settledSubscription(t.url, sub.id);
     expect(state).toMatchObject({
       deadLettered: 1,
       lastDeliveredRevision: 2,
@@ -169,7 +169,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
       const revisions = receiver.received.map((h) => h.body.revision as number);
       const resumedAt = revisions[1];
       expect(revisions).toEqual([1, ...Array.from({ length: 302 - resumedAt }, (_, i) => resumedAt + i)]);
-      const state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body;
+      const state = await settledSubscription(t.url, sub.id);
       expect(state).toMatchObject({
         lastDeliveredRevision: 301,
         pending: 0,

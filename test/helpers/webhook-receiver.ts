@@ -1,5 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import request from 'supertest';
+import { until } from './until';
 import { waiters } from './waiters';
 
 export interface ReceivedHook {
@@ -53,4 +55,16 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       server.close(() => r());
     });
   return receiver;
+}
+
+/**
+ * The state of subscription `id` on the service at `baseUrl` once nothing is pending. A receiver sees a
+ * hook before the dispatcher has settled it (acknowledged it, recorded lastDeliveredRevision), so a state
+ * read just after the last hook arrived may still count that hook as pending. Returns the last state read
+ * when `timeoutMs` passes first, for the caller's assertions to report.
+ */
+export async function settledSubscription(baseUrl: string, id: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
+  let state: Record<string, unknown> = {};
+  await until(async () => (state = (await request(baseUrl).get(`/subscriptions/${id}`).expect(200)).body).pending === 0, timeoutMs, 20);
+  return state;
 }
