@@ -37,20 +37,6 @@ RUN npm run build \
  && test ! -e node_modules/typescript
 
 FROM ${NODE_IMAGE} AS runtime
-# Provenance, passed by whoever builds (CI, or the example above); empty when not given rather than a guess.
-# REVISION is the commit; VCS_REF is accepted as its other usual name. podman/buildah's layer cache keys these
-# steps by the args' names only, so release builds there need --no-cache to get this build's values.
-ARG VERSION=
-ARG VCS_REF=
-ARG REVISION=${VCS_REF}
-ARG SOURCE=
-LABEL org.opencontainers.image.title="kv-store" \
-      org.opencontainers.image.description="Key-value HTTP service: set/get/delete, bulk set, prefix/suffix search, TTLs, revisions with compare-and-set, and change subscriptions." \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.version="${VERSION}" \
-      org.opencontainers.image.revision="${REVISION}" \
-      org.opencontainers.image.source="${SOURCE}"
-
 ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app
@@ -70,3 +56,20 @@ EXPOSE 8080
 # shell that execs its arguments) is cleared so that the command is exactly this one.
 ENTRYPOINT []
 CMD ["node", "dist/main.js"]
+
+# Provenance, passed by whoever builds (CI, or the example above); empty when not given rather than a guess.
+# REVISION is the commit; VCS_REF is accepted as its other usual name. Last in the stage because
+# podman/buildah's layer cache keys ARG and LABEL steps by the args' names, not their values: here they are
+# rebuilt whenever the code above changed. A build of unchanged code with other values (a commit that
+# touches no code) still gets the cached labels there, so release builds with podman/buildah need --no-cache.
+# Docker and BuildKit key them by value.
+ARG VERSION=
+ARG VCS_REF=
+ARG REVISION=${VCS_REF}
+ARG SOURCE=
+LABEL org.opencontainers.image.title="kv-store" \
+      org.opencontainers.image.description="Key-value HTTP service: set/get/delete, bulk set, prefix/suffix search, TTLs, revisions with compare-and-set, and change subscriptions." \
+      org.opencontainers.image.licenses="MIT" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}"
