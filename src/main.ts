@@ -19,7 +19,7 @@ async function bootstrap(): Promise<void> {
   const env = process.env;
   const settings = validateEnvironment(env);
   loadApiKeys(settings.API_KEYS, settings.API_KEYS_FILE);
-  const adapter = new KvExpressAdapter({ maxHeaderSize: settings.HTTP_MAX_HEADER_BYTES, requestTimeoutMs: settings.HTTP_REQUEST_TIMEOUT_MS });
+  const adapter = new KvExpressAdapter(settings);
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ env }), adapter, {
     bodyParser: false,
     // Held back until the JSON logger is attached, so start-up logs are structured too.

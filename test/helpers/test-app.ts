@@ -25,8 +25,7 @@ export async function startTestApp(
   const fullEnv = { LOG_LEVEL: 'silent', ...env };
   const moduleRef = await customize(Test.createTestingModule({ imports: [AppModule.forRoot({ env: fullEnv })] })).compile();
   // The same adapter as main.ts, with the server options only it can set.
-  const settings = validateEnvironment(fullEnv);
-  const adapter = new KvExpressAdapter({ maxHeaderSize: settings.HTTP_MAX_HEADER_BYTES, requestTimeoutMs: settings.HTTP_REQUEST_TIMEOUT_MS });
+  const adapter = new KvExpressAdapter(validateEnvironment(fullEnv));
   const app = moduleRef.createNestApplication<NestExpressApplication>(adapter, { bodyParser: false, logger: false });
   configureApp(app);
   await app.listen(0, '127.0.0.1');

@@ -1,5 +1,6 @@
 import { ExpressAdapter } from '@nestjs/platform-express';
 import http from 'node:http';
+import type { EnvironmentVariables } from '../../config/env.validation';
 import { answerOutsideApp, originFormOf } from './hardening';
 
 /**
@@ -8,14 +9,12 @@ import { answerOutsideApp, originFormOf } from './hardening';
  * answer a malformed one with an HTML page).
  */
 export class KvExpressAdapter extends ExpressAdapter {
-  constructor(
-    private readonly serverSettings: {
-      /** HTTP_MAX_HEADER_BYTES. */
-      readonly maxHeaderSize: number;
-      /** HTTP_REQUEST_TIMEOUT_MS: how long a connection closed on a malformed target keeps reading the body sent. */
-      readonly requestTimeoutMs: number;
-    },
-  ) {
+  /**
+   * `settings`: the validated environment (main.ts and the e2e apps pass the same), read for the two settings
+   * only the server's creation can apply: HTTP_MAX_HEADER_BYTES, and HTTP_REQUEST_TIMEOUT_MS as the longest a
+   * connection closed on a malformed target keeps reading the body sent.
+   */
+  constructor(private readonly settings: Pick<EnvironmentVariables, 'HTTP_MAX_HEADER_BYTES' | 'HTTP_REQUEST_TIMEOUT_MS'>) {
     super();
   }
 
@@ -23,10 +22,10 @@ export class KvExpressAdapter extends ExpressAdapter {
     const app = this.getInstance<http.RequestListener>();
     // Nest's own options (https, return503OnClosing, forceCloseConnections) are not used by this service.
     this.setHttpServer(
-      http.createServer({ maxHeaderSize: this.serverSettings.maxHeaderSize }, (req, res) => {
+      http.createServer({ maxHeaderSize: this.settings.HTTP_MAX_HEADER_BYTES }, (req, res) => {
         const target = originFormOf(req.url ?? '', req.method);
         if (target === null) {
-          answerOutsideApp(res, 400, 'Malformed request target: expected a path such as /keys/a', this.serverSettings.requestTimeoutMs);
+          answerOutsideApp(res, 400, 'Malformed request target: expected a path such as /keys/a', this.settings.HTTP_REQUEST_TIMEOUT_MS);
           return;
         }
         req.url = target;
