@@ -2,7 +2,6 @@ import { createHmac } from 'node:crypto';
 import request from 'supertest';
 import { DRIVERS, useDriver } from './helpers/drivers';
 import { startTestApp, type TestApp } from './helpers/test-app';
-import { until } from './helpers/until';
 import { settledSubscription, startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
 describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiver on 127.0.0.1)', (driver) => {
@@ -205,8 +204,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
     await receiver.close();
     const sub = (await subscribe({ url: `http://127.0.0.1:${port}/gone` }).expect(201)).body;
     await set({ a: 1 });
-    let state: { deadLettered: number } = { deadLettered: 0 };
-    await until(async () => (state = (await request(t.url).get(`/subscriptions/${sub.id}`)).body).deadLettered !== 0, 5000, 50);
+    const state = await settledSubscription(t.url, sub.id, (s) => s.deadLettered !== 0);
     expect(state).toMatchObject({ deadLettered: 1, lastError: expect.stringMatching(/ECONNREFUSED/) });
     receiver = await startWebhookReceiver(); // for afterEach
   });

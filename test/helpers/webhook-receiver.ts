@@ -57,14 +57,22 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   return receiver;
 }
 
+/** The state `GET /subscriptions/:id` shows, as far as the tests read it. */
+export type SubscriptionState = Record<string, unknown>;
+
 /**
- * The state of subscription `id` on the service at `baseUrl` once nothing is pending. A receiver sees a
- * hook before the dispatcher has settled it (acknowledged it, recorded lastDeliveredRevision), so a state
- * read just after the last hook arrived may still count that hook as pending. Returns the last state read
- * when `timeoutMs` passes first, for the caller's assertions to report.
+ * The state of subscription `id` on the service at `baseUrl` once `reached` holds, by default once nothing is
+ * pending. A receiver sees a hook before the dispatcher has settled it (acknowledged it, recorded
+ * lastDeliveredRevision), so a state read just after the last hook arrived may still count that hook as pending.
+ * Returns the last state read when `timeoutMs` passes first, for the caller's assertions to report.
  */
-export async function settledSubscription(baseUrl: string, id: string, timeoutMs = 5000): Promise<Record<string, unknown>> {
-  let state: Record<string, unknown> = {};
-  await until(async () => (state = (await request(baseUrl).get(`/subscriptions/${id}`).expect(200)).body).pending === 0, timeoutMs, 20);
+export async function settledSubscription(
+  baseUrl: string,
+  id: string,
+  reached: (state: SubscriptionState) => boolean = (state) => state.pending === 0,
+  timeoutMs = 5000,
+): Promise<SubscriptionState> {
+  let state: SubscriptionState = {};
+  await until(async () => reached((state = (await request(baseUrl).get(`/subscriptions/${id}`).expect(200)).body)), timeoutMs, 20);
   return state;
 }
