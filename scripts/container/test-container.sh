@@ -177,9 +177,9 @@ case $engine in
     }
     buildah_bud
     # buildah keys a cached ARG or LABEL step by the build args' names, not their values (only RUN steps
-    # see values), so a runtime stage cached by an earlier build of the same tree keeps that build's
-    # provenance labels (seen when a clone at another path rebuilt the same commit). Such an image is
-    # rebuilt without the cache, so the checks below judge what the Dockerfile makes of these build args.
+    # see values), so an earlier build of the same code hands on its provenance labels from the cache (seen
+    # when a clone at another path rebuilt the same commit, and on any commit that changes no code). Such an
+    # image is rebuilt without the cache, so the checks below judge what the Dockerfile makes of the build args.
     provenance=$(buildah inspect --type image --format \
       '{{index .OCIv1.Config.Labels "org.opencontainers.image.version"}} {{index .OCIv1.Config.Labels "org.opencontainers.image.revision"}} {{index .OCIv1.Config.Labels "org.opencontainers.image.source"}}' \
       "$image" || true)
