@@ -11,8 +11,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { MemoryChangeFeed } from '../src/store/memory-change.feed';
-import { MemoryStore } from '../src/store/memory.store';
+import { MemoryStore } from '../src/store/memory/memory.store';
 import type { ListQuery } from '../src/store/kv.store';
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -60,7 +59,7 @@ async function run(size: number) {
   const half = size / 2;
   gc!();
   const heapBefore = process.memoryUsage().heapUsed;
-  const store = new MemoryStore({ sweepIntervalMs: 60_000 }, new MemoryChangeFeed(1)); // sweeper not started: nothing expires here
+  const store = new MemoryStore({ sweepIntervalMs: 60_000, history: 1 }); // sweeper not started: nothing expires here
   let payloadBytes = 0;
   for (let start = 0; start < half; start += 1000) {
     const entries = [];

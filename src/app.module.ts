@@ -1,49 +1,44 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
 import { APP_FILTER, APP_PIPE } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
+import type { ApiKeyRegistry } from './auth/api-keys';
+import { ApiKeysModule } from './auth/api-keys.module';
 import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { loggerOptions } from './common/logging/logger.options';
 import { KvValidationPipe } from './common/validation/kv-validation.pipe';
 import { toInvalidRequest } from './common/validation/validation-error';
-import type { AppConfig } from './config/app-config';
-import { validateEnvironment } from './config/env.validation';
+import { AppConfigModule } from './config/app-config.module';
+import type { EnvironmentVariables } from './config/env.validation';
 import { HealthModule } from './health/health.module';
 import { KeyValueModule } from './key-value/key-value.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { SearchModule } from './search/search.module';
-import { SubscriptionModule } from './subscription/subscription.module';
 import { StoreModule } from './store/store.module';
+import { SubscriptionModule } from './subscription/subscription.module';
 
 export interface AppModuleOptions {
   /**
-   * The environment to configure from: main.ts passes the process environment; tests pass their own,
-   * so nothing from the machine leaks in and nothing leaks out.
+   * The validated settings (validateEnvironment): main.ts validates the process environment, tests their own, so
+   * nothing from the machine leaks into a test and a bad setting stops the start before Nest logs anything.
    */
-  readonly env: Record<string, string | undefined>;
+  readonly settings: EnvironmentVariables;
+  /** The API keys of API_KEYS and API_KEYS_FILE, loaded once with the settings (loadApiKeys). */
+  readonly apiKeys: ApiKeyRegistry;
 }
 
 @Module({})
 export class AppModule {
-  static forRoot({ env }: AppModuleOptions): DynamicModule {
+  static forRoot({ settings, apiKeys }: AppModuleOptions): DynamicModule {
     return {
       module: AppModule,
       imports: [
-        ConfigModule.forRoot({
-          isGlobal: true,
-          ignoreEnvFile: true,
-          ignoreEnvVars: true,
-          skipProcessEnv: true,
-          validate: () => validateEnvironment(env),
-        }),
-        LoggerModule.forRootAsync({
-          inject: [ConfigService],
-          useFactory: (config: AppConfig) => loggerOptions(config.getOrThrow('LOG_LEVEL', { infer: true })),
-        }),
+        AppConfigModule.forRoot(settings),
+        LoggerModule.forRoot(loggerOptions(settings.LOG_LEVEL)),
         MetricsModule,
+        ApiKeysModule.forRoot(apiKeys),
         AuthModule,
-        StoreModule,
+        StoreModule.forRoot(settings),
         HealthModule,
         KeyValueModule,
         SearchModule,

@@ -4,8 +4,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { IncomingMessage } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
-import type { AppConfig } from './config/app-config';
-import { ConfigService } from '@nestjs/config';
+import { AppConfig } from './config/app-config';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
 import {
   answerClientErrorsWithJson,
@@ -89,7 +88,7 @@ export function buildOpenApiDocument(app: INestApplication) {
  * Shared by main.ts and the e2e tests so both run the same stack.
  */
 export function configureApp(app: NestExpressApplication): void {
-  const config = app.get<AppConfig>(ConfigService);
+  const config = app.get(AppConfig);
   const lifecycle = app.get(LifecycleService);
   app.useLogger(app.get(Logger));
   // Above common load-balancer idle timeouts (60 s), so a proxy never reuses a connection we just closed;

@@ -3,24 +3,20 @@ import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import { ConfigService } from '@nestjs/config';
 import { AppModule } from './app.module';
 import { configureApp } from './app.setup';
 import { loadApiKeys } from './auth/api-keys';
 import { KvExpressAdapter } from './common/http/kv-express.adapter';
 import { installGracefulShutdown } from './health/graceful-shutdown';
-import type { AppConfig } from './config/app-config';
 import { ConfigValidationError, validateEnvironment } from './config/env.validation';
-import { SnapshotError } from './store/memory-snapshot';
+import { SnapshotError } from './store/memory/memory-snapshot';
 
 async function bootstrap(): Promise<void> {
   // The only place that reads the process environment. Validated here first (API keys too) so that a bad
   // setting stops the start with one line, before Nest logs anything.
-  const env = process.env;
-  const settings = validateEnvironment(env);
-  loadApiKeys(settings.API_KEYS, settings.API_KEYS_FILE);
-  const adapter = new KvExpressAdapter(settings);
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ env }), adapter, {
+  const settings = validateEnvironment(process.env);
+  const apiKeys = loadApiKeys(settings.API_KEYS, settings.API_KEYS_FILE);
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ settings, apiKeys }), new KvExpressAdapter(settings), {
     bodyParser: false,
     // Held back until the JSON logger is attached, so start-up logs are structured too.
     bufferLogs: true,
@@ -28,16 +24,10 @@ async function bootstrap(): Promise<void> {
     abortOnError: false,
   });
   configureApp(app);
-  const config = app.get<AppConfig>(ConfigService);
-  installGracefulShutdown(
-    app,
-    { delayMs: config.getOrThrow('SHUTDOWN_DELAY_MS', { infer: true }), timeoutMs: config.getOrThrow('SHUTDOWN_TIMEOUT_MS', { infer: true }) },
-    new Logger('Shutdown'),
-  );
-  await app.listen(config.getOrThrow('PORT', { infer: true }), config.getOrThrow('HOST', { infer: true }));
+  installGracefulShutdown(app, { delayMs: settings.SHUTDOWN_DELAY_MS, timeoutMs: settings.SHUTDOWN_TIMEOUT_MS }, new Logger('Shutdown'));
+  await app.listen(settings.PORT, settings.HOST);
   const { address, port } = app.getHttpServer().address() as AddressInfo;
-  const driver = config.getOrThrow('STORE_DRIVER', { infer: true });
-  new Logger('Bootstrap').log(`Listening on http://${address.includes(':') ? `[${address}]` : address}:${port} (store: ${driver})`);
+  new Logger('Bootstrap').log(`Listening on http://${address.includes(':') ? `[${address}]` : address}:${port} (store: ${settings.STORE_DRIVER})`);
 }
 
 bootstrap().catch((error: unknown) => {

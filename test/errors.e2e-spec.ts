@@ -1,7 +1,6 @@
 import request from 'supertest';
 import { KeyValueStore } from '../src/store/kv.store';
-import { MemoryChangeFeed } from '../src/store/memory-change.feed';
-import { MemoryStore } from '../src/store/memory.store';
+import { MemoryStore } from '../src/store/memory/memory.store';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 describe('errors and request ids (e2e)', () => {
@@ -31,7 +30,7 @@ describe('errors and request ids (e2e)', () => {
         throw new Error('disk on fire at /secret/path');
       }
     }
-    t = await startTestApp({}, (b) => b.overrideProvider(KeyValueStore).useValue(new BrokenStore({ sweepIntervalMs: 1000 }, new MemoryChangeFeed(1))));
+    t = await startTestApp({}, (b) => b.overrideProvider(KeyValueStore).useValue(new BrokenStore({ sweepIntervalMs: 1000, history: 1 })));
     const res = await request(t.url).get('/get/x');
     expect(res.status).toBe(500);
     expect(res.body).toEqual({ status: 'error', statusCode: 500, message: 'Internal server error' });

@@ -1,8 +1,7 @@
 import request from 'supertest';
 import { LifecycleService } from '../src/health/lifecycle.service';
 import { KeyValueStore } from '../src/store/kv.store';
-import { MemoryChangeFeed } from '../src/store/memory-change.feed';
-import { MemoryStore } from '../src/store/memory.store';
+import { MemoryStore } from '../src/store/memory/memory.store';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 describe('health probes (e2e)', () => {
@@ -51,7 +50,7 @@ describe('health probes (e2e)', () => {
       }
     }
     t = await startTestApp({ HEALTH_STORE_TIMEOUT_MS: '100' }, (b) =>
-      b.overrideProvider(KeyValueStore).useValue(new StuckStore({ sweepIntervalMs: 1000 }, new MemoryChangeFeed(1))),
+      b.overrideProvider(KeyValueStore).useValue(new StuckStore({ sweepIntervalMs: 1000, history: 1 })),
     );
     const started = Date.now();
     const res = await request(t.url).get('/health/ready');

@@ -1,8 +1,9 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ChangeEvent } from '../src/store/change-feed';
-import { RedisChangeFeed } from '../src/store/redis-change.feed';
-import { RedisStore } from '../src/store/redis.store';
+import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
+import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
+import { RedisStore } from '../src/store/redis/redis.store';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
@@ -130,7 +131,8 @@ describe('redis change feed: replay racing the reader loop', () => {
   it('answers a broad suffix by walking forward a page at a time, and a narrow one from the suffix index', async () => {
     const prefix = uniquePrefix();
     const client = new Redis(redis.url);
-    const store = new RedisStore(client, { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    const keyspace = new RedisKeyspace(prefix);
+    const store = new RedisStore(client, keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
     try {
       for (let i = 0; i < 3000; i += 1000) {
         await store.set(Array.from({ length: 1000 }, (_, j) => ({ key: `user:${i + j}:profile`, value: 1 })));
@@ -140,11 +142,11 @@ describe('redis change feed: replay racing the reader loop', () => {
       const broad = await store.listKeys({ suffix: ':profile', limit: 10 });
       expect(broad.keys).toHaveLength(10);
       const broadReads = reads.mock.calls.map((c) => [String(c[0]), Number(c[c.length - 1])]);
-      expect(broadReads.every(([key]) => key === `${prefix}idx`)).toBe(true);
+      expect(broadReads.every(([key]) => key === keyspace.index)).toBe(true);
       expect(broadReads.reduce((n, [, count]) => n + Number(count), 0)).toBeLessThan(100);
       reads.mockClear();
       expect((await store.listKeys({ suffix: ':avatar', limit: 10 })).keys).toEqual(['user:7:avatar']);
-      expect(reads.mock.calls.map((c) => String(c[0]))).toEqual([`${prefix}ridx`]);
+      expect(reads.mock.calls.map((c) => String(c[0]))).toEqual([keyspace.reversedIndex]);
     } finally {
       await store.close();
     }
@@ -153,8 +155,9 @@ describe('redis change feed: replay racing the reader loop', () => {
   it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
     const prefix = uniquePrefix();
     const clients = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url)];
-    const feed = new RedisChangeFeed(clients[1], clients[2], `${prefix}feed`);
-    const store = new RedisStore(clients[0], { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    const keyspace = new RedisKeyspace(prefix);
+    const feed = new RedisChangeFeed(clients[1], clients[2], keyspace.feed);
+    const store = new RedisStore(clients[0], keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
     feed.start();
     try {
       for (let i = 0; i < 3; i++) await store.set([{ key: `k${i}`, value: i }]);

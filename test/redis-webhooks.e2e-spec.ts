@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { RedisWebhookDispatcher } from '../src/subscription/redis-webhook.dispatcher';
-import { WebhookDispatcher } from '../src/subscription/webhook.dispatcher';
+import { RedisWebhookQueues } from '../src/store/redis/redis-webhook.queues';
+import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
+import { WebhookQueues } from '../src/subscription/webhook-queues';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
 import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { startTestApp, type TestApp } from './helpers/test-app';
@@ -51,12 +52,12 @@ describe('redis driver: webhooks across replicas', () => {
   const leaseHolder = async (id: string) => {
     const client = new Redis(redis.url);
     try {
-      return await client.get(`${env.REDIS_KEY_PREFIX}wh:${id}:lease`);
+      return await client.get(new RedisKeyspace(env.REDIS_KEY_PREFIX).webhookLease(id));
     } finally {
       client.disconnect();
     }
   };
-  const ownerOf = (app: TestApp) => (app.app.get(WebhookDispatcher) as RedisWebhookDispatcher).owner;
+  const ownerOf = (app: TestApp) => (app.app.get(WebhookQueues) as RedisWebhookQueues).owner;
 
   it('posts each event once, in order, whichever replica took the write, and hands over at once on shutdown', async () => {
     // A long lease: only the hand-over at shutdown can explain a quick takeover.

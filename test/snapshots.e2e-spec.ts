@@ -2,7 +2,7 @@ import { createHmac } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readSnapshotFile } from '../src/store/memory-snapshot';
+import { readSnapshotFile } from '../src/store/memory/memory-snapshot';
 import { killIfRunning, runServerProcess, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { openSse } from './helpers/sse-client';
 import { until } from './helpers/until';

@@ -4,10 +4,10 @@ import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../src/
 import type { ChangeEvent, ChangeFeed } from '../src/store/change-feed';
 import { compareCodePoints } from '../src/store/key-order';
 import type { KeyValueStore } from '../src/store/kv.store';
-import { MemoryChangeFeed } from '../src/store/memory-change.feed';
-import { MemoryStore } from '../src/store/memory.store';
-import { RedisChangeFeed } from '../src/store/redis-change.feed';
-import { RedisStore } from '../src/store/redis.store';
+import { MemoryStore } from '../src/store/memory/memory.store';
+import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
+import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
+import { RedisStore } from '../src/store/redis/redis.store';
 import { DRIVERS, useDriver } from './helpers/drivers';
 import { uniquePrefix } from './helpers/redis-server';
 import { waiters } from './helpers/waiters';
@@ -31,17 +31,16 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
 
   async function subject(): Promise<Subject> {
     if (driverName === 'memory') {
-      const feed = new MemoryChangeFeed(100);
-      const store = new MemoryStore({ sweepIntervalMs: 3_600_000 }, feed);
-      return { store, feed, close: () => store.close() };
+      const store = new MemoryStore({ sweepIntervalMs: 3_600_000, history: 100 });
+      return { store, feed: store.feed, close: () => store.close() };
     }
     const url = driver.redis!.url;
-    const prefix = uniquePrefix();
+    const keyspace = new RedisKeyspace(uniquePrefix());
     const clients = [new Redis(url), new Redis(url), new Redis(url)];
     await Promise.all(clients.map((c) => c.ping()));
-    const feed = new RedisChangeFeed(clients[1], clients[2], `${prefix}feed`);
+    const feed = new RedisChangeFeed(clients[1], clients[2], keyspace.feed);
     feed.start();
-    const store = new RedisStore(clients[0], { prefix, history: 100, sweepIntervalMs: 3_600_000 });
+    const store = new RedisStore(clients[0], keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
     return { store, feed, close: async () => (await feed.close(), await store.close()) };
   }
 

@@ -1,21 +1,17 @@
-import { Global, Logger, Module, type OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { AppConfig } from '../config/app-config';
-import { ApiKeyRegistry, loadApiKeys } from './api-keys';
+import { type DynamicModule, Global, Logger, Module, type OnModuleInit } from '@nestjs/common';
+import { ApiKeyRegistry } from './api-keys';
 
-/** The configured API keys, for the guards and for anything that counts per client (global). */
+/**
+ * The configured API keys, for the guards and for anything that counts per client (global). The entry point loads
+ * them once with the settings (loadApiKeys), so a bad entry stops the start with one line before Nest starts.
+ */
 @Global()
-@Module({
-  providers: [
-    {
-      provide: ApiKeyRegistry,
-      inject: [ConfigService],
-      useFactory: (config: AppConfig) => loadApiKeys(config.getOrThrow('API_KEYS', { infer: true }), config.getOrThrow('API_KEYS_FILE', { infer: true })),
-    },
-  ],
-  exports: [ApiKeyRegistry],
-})
+@Module({})
 export class ApiKeysModule implements OnModuleInit {
+  static forRoot(registry: ApiKeyRegistry): DynamicModule {
+    return { module: ApiKeysModule, providers: [{ provide: ApiKeyRegistry, useValue: registry }], exports: [ApiKeyRegistry] };
+  }
+
   constructor(private readonly registry: ApiKeyRegistry) {}
 
   onModuleInit(): void {

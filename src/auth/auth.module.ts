@@ -1,12 +1,10 @@
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import { ThrottlerModule, type ThrottlerModuleOptions } from '@nestjs/throttler';
 import type { Request } from 'express';
-import type { AppConfig } from '../config/app-config';
+import { AppConfig } from '../config/app-config';
 import { ApiKeyGuard } from './api-key.guard';
 import { ApiKeyRegistry } from './api-keys';
-import { ApiKeysModule } from './api-keys.module';
 import { clientOf } from './client-identity';
 import { RateLimitGuard } from './rate-limit.guard';
 
@@ -28,10 +26,7 @@ function rateLimitOptions(config: AppConfig, registry: ApiKeyRegistry): Throttle
  * costs budget too), then the API key's role.
  */
 @Module({
-  imports: [
-    ApiKeysModule,
-    ThrottlerModule.forRootAsync({ imports: [ApiKeysModule], inject: [ConfigService, ApiKeyRegistry], useFactory: rateLimitOptions }),
-  ],
+  imports: [ThrottlerModule.forRootAsync({ inject: [AppConfig, ApiKeyRegistry], useFactory: rateLimitOptions })],
   providers: [
     { provide: APP_GUARD, useClass: RateLimitGuard },
     { provide: APP_GUARD, useClass: ApiKeyGuard },

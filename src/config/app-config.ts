@@ -1,5 +1,8 @@
-import type { ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import type { EnvironmentVariables } from './env.validation';
 
-/** The validated, typed configuration: `config.getOrThrow('PORT', { infer: true })` is a number. */
-export type AppConfig = ConfigService<EnvironmentVariables, true>;
+/**
+ * The validated, typed configuration, injected by this class everywhere (`constructor(config: AppConfig)`):
+ * `config.getOrThrow('PORT', { infer: true })` is a number. AppConfigModule binds it to Nest's ConfigService.
+ */
+export abstract class AppConfig extends ConfigService<EnvironmentVariables, true> {}

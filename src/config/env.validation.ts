@@ -36,9 +36,11 @@ export class EnvironmentVariables {
   @Matches(/^rediss?:\/\/./, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL: string = 'redis://127.0.0.1:6379';
 
-  /** Prefix of every Redis key this deployment uses, so several deployments can share one Redis. */
-  @IsString()
-  @MinLength(1)
+  /**
+   * Names this deployment's keys in Redis, so several deployments can share one Redis: every key starts with the
+   * hash tag `{<prefix>}` (one Redis Cluster slot for all of them), so braces cannot be part of it.
+   */
+  @Matches(/^[^{}]+$/, { message: 'REDIS_KEY_PREFIX must be one or more characters other than { and }' })
   REDIS_KEY_PREFIX: string = 'kv:';
 
   /** How long connecting to Redis may take. */

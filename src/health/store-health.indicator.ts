@@ -1,7 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
-import type { EnvironmentVariables } from '../config/env.validation';
+import { AppConfig } from '../config/app-config';
 import { KeyValueStore } from '../store/kv.store';
 
 /** Up when the store answers a ping within HEALTH_STORE_TIMEOUT_MS. */
@@ -12,7 +11,7 @@ export class StoreHealthIndicator {
   constructor(
     private readonly store: KeyValueStore,
     private readonly indicators: HealthIndicatorService,
-    config: ConfigService<EnvironmentVariables, true>,
+    config: AppConfig,
   ) {
     this.timeoutMs = config.getOrThrow('HEALTH_STORE_TIMEOUT_MS', { infer: true });
   }

@@ -1,6 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { EnvironmentVariables } from '../config/env.validation';
+import { AppConfig } from '../config/app-config';
 import {
   InvalidRequestError,
   KeyExistsError,
@@ -54,7 +53,7 @@ export class KeyValueService {
 
   constructor(
     private readonly store: KeyValueStore,
-    config: ConfigService<EnvironmentVariables, true>,
+    config: AppConfig,
   ) {
     this.maxKeyBytes = config.getOrThrow('KV_MAX_KEY_BYTES', { infer: true });
     this.maxValueBytes = config.getOrThrow('KV_MAX_VALUE_BYTES', { infer: true });

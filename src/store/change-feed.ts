@@ -29,13 +29,12 @@ export interface WatchSink {
 }
 
 /**
- * The change feed every mutation is published to, keeping the last WATCH_HISTORY events for replay.
- * In-process for the memory driver; a Redis implementation spans replicas with the same contract.
+ * The change feed port: every committed change, in revision order, keeping the last WATCH_HISTORY events for
+ * replay. Events enter it only through the store's own commits (each driver publishes internally, as a write
+ * completes), so consumers can only watch. In process for the memory driver; on Redis a stream that spans
+ * replicas, with the same contract.
  */
 export abstract class ChangeFeed {
-  /** Called by the store with each committed batch, in revision order. */
-  abstract publish(batch: readonly ChangeEvent[]): void;
-
   /**
    * Starts a watch: every retained event with revision > `since` first (or a reset when they are not all
    * retained), then live events, with no gap and no duplicate between the two. `since` null: live only.

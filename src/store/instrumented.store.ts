@@ -1,3 +1,7 @@
+import type { FactoryProvider, InjectionToken } from '@nestjs/common';
+import { getToken } from '@willsoto/nestjs-prometheus';
+import type { Histogram } from 'prom-client';
+import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
 import { KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
 
 /** Receives the duration of each store operation. */
@@ -63,4 +67,17 @@ export class InstrumentedStore extends KeyValueStore {
       this.observe(operation, this.inner.driver, Number(process.hrtime.bigint() - start) / 1e9);
     }
   }
+}
+
+/**
+ * The KeyValueStore port bound to a driver's store (provided under `driverStore`), timed into
+ * kv_store_operation_duration_seconds. Each driver module provides the port this way.
+ */
+export function instrumentedStoreProvider(driverStore: InjectionToken): FactoryProvider<KeyValueStore> {
+  return {
+    provide: KeyValueStore,
+    inject: [driverStore, getToken(KV_STORE_OPERATION_DURATION)],
+    useFactory: (store: KeyValueStore, duration: Histogram<string>) =>
+      new InstrumentedStore(store, (operation, driver, seconds) => duration.observe({ operation, driver }, seconds)),
+  };
 }

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { LimitReachedError, SubscriptionNotFoundError } from '../common/errors/domain.errors';
-import type { EnvironmentVariables } from '../config/env.validation';
+import { AppConfig } from '../config/app-config';
 import type { CreateSubscriptionDto } from './dto/create-subscription.dto';
 import type { CreatedSubscriptionDto, SubscriptionDto } from './dto/subscription.dto';
 import { toEventFilter } from './event-filter';
 import { type Subscription, SubscriptionRepository } from './subscription.repository';
-import { type DeliveryState, EMPTY_DELIVERY_STATE, WebhookDispatcher } from './webhook.dispatcher';
+import { type DeliveryState, EMPTY_DELIVERY_STATE } from './webhook-queues';
+import { WebhookDispatcher } from './webhook.dispatcher';
 import { WebhookSender } from './webhook.sender';
 
 /** Webhook subscriptions: registration (with the SSRF check), listing with delivery state, removal. */
@@ -19,7 +19,7 @@ export class SubscriptionsService {
     private readonly repository: SubscriptionRepository,
     private readonly dispatcher: WebhookDispatcher,
     private readonly sender: WebhookSender,
-    config: ConfigService<EnvironmentVariables, true>,
+    config: AppConfig,
   ) {
     this.maxSubscriptions = config.getOrThrow('WEBHOOK_MAX_SUBSCRIPTIONS', { infer: true });
   }

@@ -1,10 +1,9 @@
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Gauge } from 'prom-client';
 import type { Response } from 'express';
 import { CapacityExceededError, ClientLimitError } from '../common/errors/domain.errors';
-import type { EnvironmentVariables } from '../config/env.validation';
+import { AppConfig } from '../config/app-config';
 import { KV_WATCH_STREAMS } from '../metrics/metric-names';
 import { ChangeFeed } from '../store/change-feed';
 import { type EventFilter, followsEveryKey, matches } from './event-filter';
@@ -24,7 +23,7 @@ export class WatchService implements BeforeApplicationShutdown {
 
   constructor(
     private readonly feed: ChangeFeed,
-    config: ConfigService<EnvironmentVariables, true>,
+    config: AppConfig,
     @InjectMetric(KV_WATCH_STREAMS) private readonly gauge: Gauge<string>,
   ) {
     this.maxStreams = config.getOrThrow('WATCH_MAX_STREAMS', { infer: true });

@@ -1,10 +1,9 @@
 import { Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { createHash, createHmac } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { isIP } from 'node:net';
-import type { EnvironmentVariables } from '../config/env.validation';
+import { AppConfig } from '../config/app-config';
 import type { ChangeEvent } from '../store/change-feed';
 import type { Subscription } from './subscription.repository';
 import { forbiddenReason, WebhookTargetPolicy } from './webhook-target.policy';
@@ -46,7 +45,7 @@ export class WebhookSender implements OnApplicationShutdown {
   private readonly retryMaxMs: number;
   private readonly agents = { http: new http.Agent({ keepAlive: true }), https: new https.Agent({ keepAlive: true }) };
 
-  constructor(config: ConfigService<EnvironmentVariables, true>) {
+  constructor(config: AppConfig) {
     this.policy = new WebhookTargetPolicy(config.getOrThrow('WEBHOOK_ALLOWED_HOSTS', { infer: true }));
     this.timeoutMs = config.getOrThrow('WEBHOOK_TIMEOUT_MS', { infer: true });
     this.retryBaseMs = config.getOrThrow('WEBHOOK_RETRY_BASE_MS', { infer: true });

@@ -3,6 +3,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import type { AddressInfo } from 'node:net';
 import { AppModule } from '../../src/app.module';
+import { loadApiKeys } from '../../src/auth/api-keys';
 import { configureApp } from '../../src/app.setup';
 import { KvExpressAdapter } from '../../src/common/http/kv-express.adapter';
 import { validateEnvironment } from '../../src/config/env.validation';
@@ -22,11 +23,11 @@ export async function startTestApp(
   env: Record<string, string> = {},
   customize: (builder: TestingModuleBuilder) => TestingModuleBuilder = (b) => b,
 ): Promise<TestApp> {
-  const fullEnv = { LOG_LEVEL: 'silent', ...env };
-  const moduleRef = await customize(Test.createTestingModule({ imports: [AppModule.forRoot({ env: fullEnv })] })).compile();
-  // The same adapter as main.ts, with the server options only it can set.
-  const adapter = new KvExpressAdapter(validateEnvironment(fullEnv));
-  const app = moduleRef.createNestApplication<NestExpressApplication>(adapter, { bodyParser: false, logger: false });
+  // The same steps as main.ts: settings and API keys validated once, the same adapter.
+  const settings = validateEnvironment({ LOG_LEVEL: 'silent', ...env });
+  const apiKeys = loadApiKeys(settings.API_KEYS, settings.API_KEYS_FILE);
+  const moduleRef = await customize(Test.createTestingModule({ imports: [AppModule.forRoot({ settings, apiKeys })] })).compile();
+  const app = moduleRef.createNestApplication<NestExpressApplication>(new KvExpressAdapter(settings), { bodyParser: false, logger: false });
   configureApp(app);
   await app.listen(0, '127.0.0.1');
   const { port } = app.getHttpServer().address() as AddressInfo;

@@ -1,7 +1,6 @@
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { Request, Response } from 'express';
-import type { EnvironmentVariables } from '../../config/env.validation';
+import { AppConfig } from '../../config/app-config';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import { requestIdOf } from '../logging/logger.options';
 import {
@@ -54,7 +53,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger(AllExceptionsFilter.name);
   private readonly maxBodyBytes: number;
 
-  constructor(config: ConfigService<EnvironmentVariables, true>) {
+  constructor(config: AppConfig) {
     this.maxBodyBytes = config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true });
   }
 

@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { constants } from 'node:fs';
 import { access, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { SnapshotOnCorrupt } from '../config/env.validation';
+import type { SnapshotOnCorrupt } from '../../config/env.validation';
 import type { MemoryStore } from './memory.store';
 import { type LoadedSnapshot, readSnapshotFile, SnapshotError, writeSnapshotFile } from './memory-snapshot';
 import type { SnapshotSections } from './snapshot-sections';

@@ -1,8 +1,8 @@
 import BTree from 'sorted-btree';
-import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
-import type { ChangeEvent } from './change-feed';
-import { compareCodePoints } from './key-order';
-import type { MemoryChangeFeed } from './memory-change.feed';
+import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../../common/errors/domain.errors';
+import type { ChangeEvent } from '../change-feed';
+import { compareCodePoints } from '../key-order';
+import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryKeyIndex } from './memory-key.index';
 import type { StoreImage } from './memory-snapshot';
 import {
@@ -15,11 +15,13 @@ import {
   type Precondition,
   type WriteOptions,
   type WriteResult,
-} from './kv.store';
+} from '../kv.store';
 
 export interface MemoryStoreOptions {
   /** How often expired keys are swept out of memory. */
   readonly sweepIntervalMs: number;
+  /** WATCH_HISTORY: change events the store's feed keeps for replay. */
+  readonly history: number;
 }
 
 type ExpiryKey = readonly [expiresAt: number, key: string];
@@ -39,7 +41,9 @@ const SWEEP_SLICE = 1000;
  * O(log n) each and expired keys never pile up in memory.
  *
  * Every method does its work synchronously before resolving, which is what makes batches and
- * preconditions atomic here: no other request can run between the check and the write.
+ * preconditions atomic here: no other request can run between the check and the write. Each mutation's events
+ * leave through its commit: they are published to the store's own feed as the mutation completes, in the same
+ * synchronous step, so a watcher never sees a write before it happened nor misses one.
  */
 export class MemoryStore extends KeyValueStore {
   readonly driver = 'memory';
@@ -52,11 +56,12 @@ export class MemoryStore extends KeyValueStore {
   /** Events of the mutation in progress, published together when it completes. */
   private pending: ChangeEvent[] = [];
 
-  constructor(
-    private readonly options: MemoryStoreOptions,
-    private readonly feed: MemoryChangeFeed,
-  ) {
+  /** The change feed this store's commits are published to. */
+  readonly feed: MemoryChangeFeed;
+
+  constructor(private readonly options: MemoryStoreOptions) {
     super();
+    this.feed = new MemoryChangeFeed(options.history);
   }
 
   /** Starts the periodic sweep of expired keys. */

@@ -1,5 +1,6 @@
-import { MemoryChangeFeed } from '../store/memory-change.feed';
-import { MemorySubscriptionRepository, type Subscription } from './subscription.repository';
+import { MemoryChangeFeed } from './memory-change.feed';
+import type { Subscription } from '../../subscription/subscription.repository';
+import { MemorySubscriptionRepository } from './memory-subscription.repository';
 
 describe('MemorySubscriptionRepository as a snapshot section', () => {
   const subscription = (id: string, extra: Partial<Subscription> = {}): Omit<Subscription, 'startRevision'> => ({

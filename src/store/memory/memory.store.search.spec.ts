@@ -1,6 +1,5 @@
 import fc from 'fast-check';
-import { compareCodePoints } from './key-order';
-import { MemoryChangeFeed } from './memory-change.feed';
+import { compareCodePoints } from '../key-order';
 import { MemoryStore } from './memory.store';
 
 const UNITS = ['a', 'b', 'ab', '-', '1', 'é', 'e\u0301', '😀', '\uffff', '\ue000'];
@@ -28,7 +27,7 @@ describe('MemoryStore search (property)', () => {
     await fc.assert(
       fc.asyncProperty(fc.array(opArb, { maxLength: 50 }), filterArb, filterArb, fc.integer({ min: 1, max: 6 }), async (ops, prefix, suffix, limit) => {
         jest.setSystemTime(0);
-        const store = new MemoryStore({ sweepIntervalMs: 1000 }, new MemoryChangeFeed(100));
+        const store = new MemoryStore({ sweepIntervalMs: 1000, history: 100 });
         const model = new Map<string, number | null>(); // key -> expiresAt
         for (const op of ops) {
           const now = Date.now();

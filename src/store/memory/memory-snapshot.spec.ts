@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { KvRecord } from './kv.store';
+import type { KvRecord } from '../kv.store';
 import { readSnapshotFile, type Snapshot, SnapshotError, writeSnapshotFile } from './memory-snapshot';
 
 const T0 = Date.parse('2026-01-01T00:00:00.000Z');

@@ -4,8 +4,8 @@ import {
   KeyNotFoundError,
   RevisionMismatchError,
   StoreUnavailableError,
-} from '../common/errors/domain.errors';
-import { compareCodePoints, reverseCodePoints } from './key-order';
+} from '../../common/errors/domain.errors';
+import { compareCodePoints, reverseCodePoints } from '../key-order';
 import {
   type JsonValue,
   type KeyPage,
@@ -17,13 +17,12 @@ import {
   type Precondition,
   type WriteOptions,
   type WriteResult,
-} from './kv.store';
+} from '../kv.store';
 import { guardRedis } from './redis.connection';
+import type { RedisKeyspace } from './redis.keyspace';
 import { DELETE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
 
 export interface RedisStoreOptions {
-  /** REDIS_KEY_PREFIX: every key this deployment uses starts with it. */
-  readonly prefix: string;
   /** WATCH_HISTORY: the change stream is trimmed to about this many entries. */
   readonly history: number;
   readonly sweepIntervalMs: number;
@@ -39,10 +38,11 @@ const TOP = Buffer.from([0xff]);
 
 type Reply = (string | number)[];
 
+/** Scripts called with the number of KEYS first, then KEYS, then ARGV (see redis.scripts.ts). */
 interface ScriptCommands {
-  kvSet(...args: (string | number)[]): Promise<Reply>;
-  kvDelete(...args: (string | number)[]): Promise<Reply>;
-  kvSweep(...args: (string | number)[]): Promise<number>;
+  kvSet(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
+  kvDelete(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
+  kvSweep(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
 }
 
 /**
@@ -59,17 +59,20 @@ export class RedisStore extends KeyValueStore {
 
   constructor(
     redis: Redis,
+    private readonly keyspace: RedisKeyspace,
     private readonly options: RedisStoreOptions,
   ) {
     super();
-    redis.defineCommand('kvSet', { numberOfKeys: 0, lua: SET_SCRIPT });
-    redis.defineCommand('kvDelete', { numberOfKeys: 0, lua: DELETE_SCRIPT });
-    redis.defineCommand('kvSweep', { numberOfKeys: 0, lua: SWEEP_SCRIPT });
+    // Without numberOfKeys, each call passes its own: a batch names one record per entry.
+    redis.defineCommand('kvSet', { lua: SET_SCRIPT });
+    redis.defineCommand('kvDelete', { lua: DELETE_SCRIPT });
+    redis.defineCommand('kvSweep', { lua: SWEEP_SCRIPT });
     this.redis = redis as Redis & ScriptCommands;
   }
 
-  private key(name: string): string {
-    return `${this.options.prefix}${name}`;
+  /** KEYS of a mutation: the store's own names, then the records of `keys`. */
+  private scriptKeys(keys: readonly string[]): string[] {
+    return [...this.keyspace.storeKeys, ...keys.map((key) => this.keyspace.record(key))];
   }
 
   /** Starts the sweeper (every replica runs one; the script makes that safe). */
@@ -87,9 +90,13 @@ export class RedisStore extends KeyValueStore {
   async sweep(now = Date.now()): Promise<number> {
     let total = 0;
     for (;;) {
-      const removed = await this.guard(() => this.redis.kvSweep(this.options.prefix, this.options.history, now, SWEEP_SLICE));
-      total += Number(removed);
-      if (Number(removed) < SWEEP_SLICE) return total;
+      const due = await this.guard(() => this.redis.zrangebyscore(this.keyspace.expiries, '-inf', now, 'LIMIT', 0, SWEEP_SLICE));
+      if (due.length > 0) {
+        const keys = this.scriptKeys(due);
+        const args = due.flatMap((key) => [key, reverseCodePoints(key)]);
+        total += Number(await this.guard(() => this.redis.kvSweep(keys.length, ...keys, this.options.history, now, ...args)));
+      }
+      if (due.length < SWEEP_SLICE) return total;
     }
   }
 
@@ -113,8 +120,8 @@ export class RedisStore extends KeyValueStore {
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
     const now = Date.now();
     const [kind, revisions] = preconditionArgs(options.precondition);
+    const keys = this.scriptKeys(entries.map(({ key }) => key));
     const args: (string | number)[] = [
-      this.options.prefix,
       this.options.history,
       now,
       options.ttlSeconds === undefined ? '' : options.ttlSeconds * 1000,
@@ -122,9 +129,8 @@ export class RedisStore extends KeyValueStore {
       kind,
       revisions,
     ];
-    const encoded = entries.map(({ key, value }) => JSON.stringify(value));
-    entries.forEach(({ key }, i) => args.push(key, reverseCodePoints(key), encoded[i]));
-    const reply = await this.guard(() => this.redis.kvSet(...args));
+    for (const { key, value } of entries) args.push(key, reverseCodePoints(key), JSON.stringify(value));
+    const reply = await this.guard(() => this.redis.kvSet(keys.length, ...keys, ...args));
     failIfRefused(reply);
     const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
     return entries.map(({ key, value }, i) => ({
@@ -135,8 +141,9 @@ export class RedisStore extends KeyValueStore {
 
   async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
     const [kind, revisions] = preconditionArgs(precondition);
+    const keys = this.scriptKeys([key]);
     const reply = await this.guard(() =>
-      this.redis.kvDelete(this.options.prefix, this.options.history, Date.now(), kind, revisions, key, reverseCodePoints(key)),
+      this.redis.kvDelete(keys.length, ...keys, this.options.history, Date.now(), kind, revisions, key, reverseCodePoints(key)),
     );
     failIfRefused(reply);
     const [, value, revision, createdAt, updatedAt, expiresAt] = reply;
@@ -184,19 +191,19 @@ export class RedisStore extends KeyValueStore {
    */
   private async liveKeys(keys: readonly string[], now: number): Promise<(string | null)[]> {
     if (keys.length === 0) return [];
-    const expiries = await this.guard(() => this.redis.zmscore(this.key('exp'), ...keys));
+    const expiries = await this.guard(() => this.redis.zmscore(this.keyspace.expiries, ...keys));
     return expiries.map((e, i) => (e === null || Number(e) > now ? keys[i] : null));
   }
 
   async count(): Promise<number> {
     const [total, expired] = await this.guard(() =>
-      Promise.all([this.redis.zcard(this.key('idx')), this.redis.zcount(this.key('exp'), '-inf', Date.now())]),
+      Promise.all([this.redis.zcard(this.keyspace.index), this.redis.zcount(this.keyspace.expiries, '-inf', Date.now())]),
     );
     return total - expired;
   }
 
   async revision(): Promise<number> {
-    return Number((await this.guard(() => this.redis.get(this.key('rev')))) ?? 0);
+    return Number((await this.guard(() => this.redis.get(this.keyspace.revision))) ?? 0);
   }
 
   async ping(): Promise<void> {
@@ -206,7 +213,7 @@ export class RedisStore extends KeyValueStore {
   /** Live records for `keys`, in order (null where absent or expired). One pipelined round trip. */
   private async fetch(keys: readonly string[], now: number): Promise<(KvRecord | null)[]> {
     if (keys.length === 0) return [];
-    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.key(`r:${key}`), 'v', 'r', 'c', 'u', 'e'))));
+    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.keyspace.record(key), 'v', 'r', 'c', 'u', 'e'))));
     return replies.map(([v, r, c, u, e], i) => {
       if (v === null || r === null) return null;
       const expiresAt = e === null || e === '' ? null : Number(e);
@@ -231,9 +238,9 @@ export class RedisStore extends KeyValueStore {
       const prefixRange = lexRange(prefix);
       const [total, viaPrefix, viaSuffix] = await this.guard(() =>
         Promise.all([
-          this.redis.zcard(this.key('idx')),
-          prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.key('idx'), prefixRange.min, prefixRange.max),
-          this.redis.zlexcount(this.key('ridx'), suffixRange.min, suffixRange.max),
+          this.redis.zcard(this.keyspace.index),
+          prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.keyspace.index, prefixRange.min, prefixRange.max),
+          this.redis.zlexcount(this.keyspace.reversedIndex, suffixRange.min, suffixRange.max),
         ]),
       );
       // The suffix side reads its whole range (to sort it); the forward side stops after a page of matches,
@@ -242,7 +249,7 @@ export class RedisStore extends KeyValueStore {
       if (viaSuffix <= forwardCost) {
         const keys: string[] = [];
         for (let offset = 0; ; offset += CHUNK) {
-          const chunk = await this.guard(() => this.redis.zrangebylex(this.key('ridx'), suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
+          const chunk = await this.guard(() => this.redis.zrangebylex(this.keyspace.reversedIndex, suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
           for (const reversed of chunk) {
             const key = reverseCodePoints(reversed);
             if (inPage(key)) keys.push(key);
@@ -259,7 +266,7 @@ export class RedisStore extends KeyValueStore {
     // One page (plus one, to know whether more follow) is usually enough: start there, double if filters reject.
     let size = Math.min(CHUNK, query.limit + 1);
     for (;;) {
-      const chunk = await this.guard(() => this.redis.zrangebylex(this.key('idx'), min, range.max, 'LIMIT', 0, size));
+      const chunk = await this.guard(() => this.redis.zrangebylex(this.keyspace.index, min, range.max, 'LIMIT', 0, size));
       const keys = chunk.filter(inPage);
       if (keys.length > 0) yield keys;
       if (chunk.length < size) return;

@@ -1,5 +1,5 @@
-import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../common/errors/domain.errors';
-import type { ChangeEvent } from './change-feed';
+import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../../common/errors/domain.errors';
+import type { ChangeEvent } from '../change-feed';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
 
@@ -9,7 +9,7 @@ describe('MemoryStore', () => {
 
   beforeEach(() => {
     jest.useFakeTimers({ now: T0 });
-    store = new MemoryStore({ sweepIntervalMs: 1000 }, new MemoryChangeFeed(100));
+    store = new MemoryStore({ sweepIntervalMs: 1000, history: 100 });
     store.start();
   });
 
@@ -211,8 +211,8 @@ describe('MemoryStore change events', () => {
 
   beforeEach(() => {
     jest.useFakeTimers({ now: T0 });
-    feed = new MemoryChangeFeed(100);
-    store = new MemoryStore({ sweepIntervalMs: 1000 }, feed);
+    store = new MemoryStore({ sweepIntervalMs: 1000, history: 100 });
+    feed = store.feed;
     store.start();
     batches = [];
     feed.watch(null, { events: (b) => batches.push([...b]), reset: () => undefined });

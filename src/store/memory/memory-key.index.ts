@@ -1,5 +1,5 @@
 import BTree from 'sorted-btree';
-import { codePointOrderKey, compareCodePoints, compareFromEnd, compareUnits, hasHighUnits } from './key-order';
+import { codePointOrderKey, compareCodePoints, compareFromEnd, compareUnits, hasHighUnits } from '../key-order';
 
 /** Sorts keys by code point, natively when no key holds a unit where the two orders could disagree. */
 function sortByCodePoint(keys: string[]): string[] {

@@ -1,18 +1,18 @@
-import { type BeforeApplicationShutdown, Logger, type OnModuleInit } from '@nestjs/common';
-import type { ChangeEvent, ChangeFeed } from '../store/change-feed';
-import { matches } from './event-filter';
-import type { Subscription, SubscriptionRepository } from './subscription.repository';
+import { Logger } from '@nestjs/common';
+import type { ChangeEvent, ChangeFeed } from '../change-feed';
+import { matches } from '../../subscription/event-filter';
+import type { Subscription, SubscriptionRepository } from '../../subscription/subscription.repository';
 import {
   DEAD_LETTERS_KEPT,
   type DeadLetter,
   deadLetterOf,
-  DeliveryLane,
+  type DeliveryCounter,
   type DeliveryQueue,
-  type DeliveryResult,
   type DeliveryState,
-  WebhookDispatcher,
-} from './webhook.dispatcher';
-import { type Delivery, toDelivery, type WebhookSender } from './webhook.sender';
+  type LaneControl,
+  WebhookQueues,
+} from '../../subscription/webhook-queues';
+import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
 
 /** One subscription's events and delivery state, in process. */
 class MemoryDeliveryQueue implements DeliveryQueue {
@@ -27,7 +27,7 @@ class MemoryDeliveryQueue implements DeliveryQueue {
   readonly deadLetters: DeadLetter[] = [];
 
   constructor(
-    private readonly count: (result: DeliveryResult) => void,
+    private readonly count: DeliveryCounter,
     private readonly maxPending: number,
   ) {}
 
@@ -101,26 +101,28 @@ class MemoryDeliveryQueue implements DeliveryQueue {
 }
 
 /**
- * The memory driver's dispatcher: each subscription's events wait in a queue in this process, bounded by
- * WEBHOOK_MAX_PENDING. Queues are lost on restart (subscriptions survive one only in a snapshot, SNAPSHOT_FILE).
+ * The memory driver's webhook queues: each subscription's events wait in a queue in this process, bounded by
+ * WEBHOOK_MAX_PENDING, and this process delivers every subscription. Queues are lost on restart (subscriptions
+ * survive one only in a snapshot, SNAPSHOT_FILE).
  */
-export class MemoryWebhookDispatcher extends WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
-  private readonly logger = new Logger(WebhookDispatcher.name);
-  private readonly lanes = new Map<string, { lane: DeliveryLane; queue: MemoryDeliveryQueue }>();
+export class MemoryWebhookQueues extends WebhookQueues {
+  private readonly logger = new Logger('WebhookDispatcher');
+  private readonly queues = new Map<string, { subscription: Subscription; queue: MemoryDeliveryQueue }>();
+  private lanes: LaneControl | null = null;
   private stopWatching: () => void = () => undefined;
 
   constructor(
     private readonly feed: ChangeFeed,
     private readonly repository: SubscriptionRepository,
-    private readonly sender: WebhookSender,
-    private readonly count: (result: DeliveryResult) => void,
+    private readonly count: DeliveryCounter,
     private readonly maxPending: number,
   ) {
     super();
   }
 
-  async onModuleInit(): Promise<void> {
-    for (const subscription of await this.repository.list()) this.track(subscription);
+  async start(lanes: LaneControl): Promise<void> {
+    this.lanes = lanes;
+    for (const subscription of await this.repository.list()) this.created(subscription);
     this.stopWatching = this.feed.watch(null, {
       events: (batch) => this.enqueue(batch),
       // A live-only watch is never reset; nothing to do if one ever were.
@@ -128,43 +130,45 @@ export class MemoryWebhookDispatcher extends WebhookDispatcher implements OnModu
     });
   }
 
-  track(subscription: Subscription): void {
+  created(subscription: Subscription): void {
     const queue = new MemoryDeliveryQueue(this.count, this.maxPending);
-    this.lanes.set(subscription.id, { queue, lane: new DeliveryLane(subscription, queue, this.sender, this.count).start() });
+    this.queues.set(subscription.id, { subscription, queue });
+    this.lanes?.open(subscription, queue);
   }
 
-  untrack(id: string): void {
-    void this.lanes.get(id)?.lane.stop();
-    this.lanes.delete(id);
+  deleted(id: string): void {
+    this.queues.delete(id);
   }
 
   async states(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
     const states = new Map<string, DeliveryState>();
     for (const id of ids) {
-      const entry = this.lanes.get(id);
+      const entry = this.queues.get(id);
       if (entry) states.set(id, entry.queue.state());
     }
     return states;
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopWatching();
-    const pending = [...this.lanes.values()].reduce((n, { queue }) => n + queue.pending, 0);
+    this.lanes = null;
+    const pending = [...this.queues.values()].reduce((n, { queue }) => n + queue.pending, 0);
     if (pending > 0) this.logger.warn(`shutting down with ${pending} undelivered webhook event(s); the memory driver does not keep them`);
-    await Promise.all([...this.lanes.values()].map(({ lane }) => lane.drain()));
-    this.lanes.clear();
+  }
+
+  async release(): Promise<void> {
+    this.queues.clear();
   }
 
   private enqueue(batch: readonly ChangeEvent[]): void {
-    for (const { lane, queue } of this.lanes.values()) {
-      const { subscription } = lane;
+    for (const { subscription, queue } of this.queues.values()) {
       let queued = false;
       for (const event of batch) {
         if (event.revision <= subscription.startRevision || !matches(subscription.filter, event)) continue;
         queue.push(toDelivery(subscription, event));
         queued = true;
       }
-      if (queued) lane.wake();
+      if (queued) this.lanes?.wake(subscription.id);
     }
   }
 }

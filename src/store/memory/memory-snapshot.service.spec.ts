@@ -2,7 +2,7 @@ import { Logger } from '@nestjs/common';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChangeEvent } from './change-feed';
+import type { ChangeEvent } from '../change-feed';
 import { MemoryChangeFeed } from './memory-change.feed';
 import * as format from './memory-snapshot';
 import { SnapshotError } from './memory-snapshot';
@@ -23,8 +23,8 @@ class ListSection implements SnapshotSection {
 }
 
 function newStore(): { store: MemoryStore; feed: MemoryChangeFeed } {
-  const feed = new MemoryChangeFeed(100);
-  return { store: new MemoryStore({ sweepIntervalMs: 3_600_000 }, feed), feed };
+  const store = new MemoryStore({ sweepIntervalMs: 3_600_000, history: 100 });
+  return { store, feed: store.feed };
 }
 
 describe('MemoryStore snapshot and restore', () => {

@@ -1,4 +1,4 @@
-import { ChangeFeed, type ChangeEvent, type WatchSink } from './change-feed';
+import { ChangeFeed, type ChangeEvent, type WatchSink } from '../change-feed';
 
 /**
  * The in-process change feed: a ring buffer of the last `history` events and a set of live sinks.
@@ -42,6 +42,7 @@ export class MemoryChangeFeed extends ChangeFeed {
     this.sinks.clear();
   }
 
+  /** Called by the memory store with each committed batch, in revision order (not part of the ChangeFeed port). */
   publish(batch: readonly ChangeEvent[]): void {
     if (batch.length === 0) return;
     for (const event of batch) {

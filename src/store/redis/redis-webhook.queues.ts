@@ -1,30 +1,31 @@
-import { type BeforeApplicationShutdown, Logger, type OnModuleInit } from '@nestjs/common';
+import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { ChangeFeed } from '../store/change-feed';
-import { revisionOf, type StreamEntry, toEvent } from '../store/redis-change.feed';
-import { guardRedis, type RedisConnection } from '../store/redis.connection';
-import { matches } from './event-filter';
-import type { RedisSubscriptionRepository } from './redis-subscription.repository';
-import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
-import type { Subscription } from './subscription.repository';
+import { matches } from '../../subscription/event-filter';
+import type { Subscription } from '../../subscription/subscription.repository';
 import {
   DEAD_LETTERS_KEPT,
   type DeadLetter,
   deadLetterOf,
-  DeliveryLane,
+  type DeliveryCounter,
   type DeliveryQueue,
-  type DeliveryResult,
   type DeliveryState,
-  WebhookDispatcher,
-} from './webhook.dispatcher';
-import { type Delivery, toDelivery, type WebhookSender } from './webhook.sender';
+  type LaneControl,
+  WebhookQueues,
+} from '../../subscription/webhook-queues';
+import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
+import type { ChangeFeed } from '../change-feed';
+import { revisionOf, type StreamEntry, toEvent } from './redis-change.feed';
+import type { RedisSubscriptionRepository } from './redis-subscription.repository';
+import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
+import { guardRedis } from './redis.connection';
+import type { RedisKeyspace } from './redis.keyspace';
 
 interface LeaseCommands {
-  kvLeaseAcquire(...args: (string | number)[]): Promise<number>;
-  kvLeaseRelease(...args: (string | number)[]): Promise<number>;
-  kvSettle(...args: (string | number)[]): Promise<number>;
+  kvLeaseAcquire(...keysThenArgs: (string | number)[]): Promise<number>;
+  kvLeaseRelease(...keysThenArgs: (string | number)[]): Promise<number>;
+  kvSettle(...keysThenArgs: (string | number)[]): Promise<number>;
 }
 
 type Client = Redis & LeaseCommands;
@@ -42,7 +43,7 @@ const READ_COUNT = 100;
 type GroupEntry = [id: string, fields: string[] | null];
 type GroupReply = [stream: string, entries: GroupEntry[]][] | null;
 
-export interface RedisDispatcherOptions {
+export interface RedisQueuesOptions {
   /** WEBHOOK_LEASE_MS: how long a replica's claim on a subscription lasts unless renewed. */
   readonly leaseMs: number;
   /** WATCH_HISTORY, named in the dead letter of events trimmed before they were read. */
@@ -72,22 +73,20 @@ class RedisDeliveryQueue implements DeliveryQueue {
   private retried: { entry: string; attempts: number } = { entry: '', attempts: 0 };
   private current = '';
 
+  private readonly feed: string;
+  private readonly group: string;
+
   constructor(
     private readonly redis: Client,
-    private readonly prefix: string,
+    private readonly keyspace: RedisKeyspace,
     private readonly subscription: Subscription,
     private readonly owner: string,
-    private readonly options: RedisDispatcherOptions,
-    private readonly count: (result: DeliveryResult, n?: number) => void,
+    private readonly options: RedisQueuesOptions,
+    private readonly count: DeliveryCounter,
     private readonly lost: () => void,
-  ) {}
-
-  private get feed(): string {
-    return `${this.prefix}feed`;
-  }
-
-  private get group(): string {
-    return `wh:${this.subscription.id}`;
+  ) {
+    this.feed = keyspace.feed;
+    this.group = keyspace.webhookGroup(subscription.id);
   }
 
   async head(): Promise<Delivery | null> {
@@ -171,7 +170,7 @@ class RedisDeliveryQueue implements DeliveryQueue {
     const groups = ((await this.redis.xinfo('GROUPS', this.feed)) as unknown[][]).map(fieldsOf);
     const mine = groups.find((g) => g.name === this.group);
     this.lastRead = mine ? revisionOf(String(mine['last-delivered-id'])) : 0;
-    const [entry, attempts] = await this.redis.hmget(`${this.prefix}wh:${this.subscription.id}:state`, 'head', 'attempts');
+    const [entry, attempts] = await this.redis.hmget(this.keyspace.webhookState(this.subscription.id), 'head', 'attempts');
     this.retried = { entry: entry ?? '', attempts: Number(attempts ?? 0) };
     this.started = true;
   }
@@ -226,24 +225,44 @@ class RedisDeliveryQueue implements DeliveryQueue {
     dead = 0,
     attempts = 0,
   ): Promise<void> {
-    const ok = await this.redis.kvSettle(this.prefix, this.subscription.id, this.owner, outcome, entry, revision, error, attempts, letter, dead, DEAD_LETTERS_KEPT);
+    const id = this.subscription.id;
+    const k = this.keyspace;
+    const ok = await this.redis.kvSettle(
+      k.webhookLease(id),
+      k.webhookState(id),
+      k.webhookDeadLetters(id),
+      k.feed,
+      this.owner,
+      this.group,
+      outcome,
+      entry,
+      revision,
+      error,
+      attempts,
+      letter,
+      dead,
+      DEAD_LETTERS_KEPT,
+    );
     if (ok === 0) this.lost();
   }
 }
 
 /**
- * The Redis driver's dispatcher. Subscriptions, their queues (consumer groups on the shared change feed) and
+ * The Redis driver's webhook queues. Subscriptions, their queues (consumer groups on the shared change feed) and
  * their delivery state live in Redis. Each subscription is delivered by one replica at a time, the holder of its
- * lease (WEBHOOK_LEASE_MS, renewed three times per period; free leases are looked for every second), so in the normal case each event is POSTed once,
- * not once per replica, and in order. When a replica dies its leases lapse; another takes them and delivers what
- * was left pending. At shutdown a replica finishes the requests in flight and hands its leases back.
+ * lease (WEBHOOK_LEASE_MS, renewed three times per period; free leases are looked for every second), so in the
+ * normal case each event is POSTed once, not once per replica, and in order. When a replica dies its leases lapse;
+ * another takes them and delivers what was left pending. At shutdown a replica finishes the requests in flight
+ * and hands its leases back.
  */
-export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModuleInit, BeforeApplicationShutdown {
-  private readonly logger = new Logger(WebhookDispatcher.name);
+export class RedisWebhookQueues extends WebhookQueues {
+  private readonly logger = new Logger('WebhookDispatcher');
   /** This replica's consumer name in every group and the value of the leases it holds: unique per instance. */
   readonly owner = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly redis: Client;
-  private readonly lanes = new Map<string, DeliveryLane>();
+  /** Queues of the subscriptions whose lease this replica holds (the dispatcher runs their lanes). */
+  private readonly held = new Map<string, RedisDeliveryQueue>();
+  private lanes: LaneControl | null = null;
   private timer: NodeJS.Timeout | undefined;
   private ticking: Promise<void> | null = null;
   private again = false;
@@ -252,33 +271,33 @@ export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModul
   private stopWatching: () => void = () => undefined;
 
   constructor(
-    private readonly connection: RedisConnection,
+    client: Redis,
+    private readonly keyspace: RedisKeyspace,
     private readonly repository: RedisSubscriptionRepository,
     private readonly feed: ChangeFeed,
-    private readonly sender: WebhookSender,
-    private readonly count: (result: DeliveryResult, n?: number) => void,
-    private readonly options: RedisDispatcherOptions,
+    private readonly count: DeliveryCounter,
+    private readonly options: RedisQueuesOptions,
   ) {
     super();
-    this.redis = connection.client as Client;
-    this.redis.defineCommand('kvLeaseAcquire', { numberOfKeys: 0, lua: ACQUIRE_LEASE });
-    this.redis.defineCommand('kvLeaseRelease', { numberOfKeys: 0, lua: RELEASE_LEASE });
-    this.redis.defineCommand('kvSettle', { numberOfKeys: 0, lua: SETTLE });
+    this.redis = client as Client;
+    this.redis.defineCommand('kvLeaseAcquire', { numberOfKeys: 2, lua: ACQUIRE_LEASE });
+    this.redis.defineCommand('kvLeaseRelease', { numberOfKeys: 1, lua: RELEASE_LEASE });
+    this.redis.defineCommand('kvSettle', { numberOfKeys: 4, lua: SETTLE });
   }
 
-  onModuleInit(): void {
+  async start(lanes: LaneControl): Promise<void> {
+    this.lanes = lanes;
     // The feed's reader sees every replica's writes: it tells idle lanes there may be work.
-    this.stopWatching = this.feed.watch(null, { events: () => this.lanes.forEach((lane) => lane.wake()), reset: () => undefined });
+    this.stopWatching = this.feed.watch(null, { events: () => lanes.wake(), reset: () => undefined });
     this.schedule(0);
   }
 
-  track(): void {
+  created(): void {
     this.tick();
   }
 
-  untrack(id: string): void {
-    void this.lanes.get(id)?.stop();
-    this.lanes.delete(id);
+  deleted(id: string): void {
+    this.held.delete(id);
   }
 
   states(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
@@ -286,22 +305,22 @@ export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModul
   }
 
   private async readStates(ids: readonly string[]): Promise<Map<string, DeliveryState>> {
-    const p = this.connection.prefix;
+    const k = this.keyspace;
     const readState = async (id: string) => ({
       id,
-      state: await this.redis.hgetall(`${p}wh:${id}:state`),
-      dead: await this.redis.lrange(`${p}wh:${id}:dead`, 0, -1),
+      state: await this.redis.hgetall(k.webhookState(id)),
+      dead: await this.redis.lrange(k.webhookDeadLetters(id), 0, -1),
     });
     // Auto-pipelining sends these in one round trip.
     const [groups, revision, perId] = await Promise.all([
-      this.redis.xinfo('GROUPS', `${p}feed`) as Promise<unknown[][]>,
-      this.redis.get(`${p}rev`),
+      this.redis.xinfo('GROUPS', k.feed) as Promise<unknown[][]>,
+      this.redis.get(k.revision),
       Promise.all(ids.map(readState)),
     ]);
     const byName = new Map(groups.map(fieldsOf).map((g) => [String(g.name), g]));
     const states = new Map<string, DeliveryState>();
     for (const { id, state, dead } of perId) {
-      const group = byName.get(`wh:${id}`);
+      const group = byName.get(k.webhookGroup(id));
       if (!group) continue;
       // Ids are revisions and every revision is one entry: what the group has not read is the difference.
       const unread = Math.max(0, Number(revision ?? 0) - revisionOf(String(group['last-delivered-id'])));
@@ -317,16 +336,19 @@ export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModul
     return states;
   }
 
-  async beforeApplicationShutdown(): Promise<void> {
+  async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     this.stopWatching();
     await this.ticking;
-    const held = [...this.lanes.keys()];
-    await Promise.all([...this.lanes.values()].map((lane) => lane.drain()));
-    this.lanes.clear();
-    // Handing the leases back lets another replica continue now rather than after WEBHOOK_LEASE_MS.
-    await Promise.all(held.map((id) => this.redis.kvLeaseRelease(this.connection.prefix, id, this.owner).catch(() => 0)));
+    this.lanes = null;
+  }
+
+  /** Handing the leases back lets another replica continue now rather than after WEBHOOK_LEASE_MS. */
+  async release(): Promise<void> {
+    const held = [...this.held.keys()];
+    this.held.clear();
+    await Promise.all(held.map((id) => this.redis.kvLeaseRelease(this.keyspace.webhookLease(id), this.owner).catch(() => 0)));
   }
 
   private schedule(ms: number): void {
@@ -361,30 +383,37 @@ export class RedisWebhookDispatcher extends WebhookDispatcher implements OnModul
   private async balance(): Promise<void> {
     const ids = await this.repository.ids();
     const live = new Set(ids);
-    for (const id of this.lanes.keys()) if (!live.has(id)) this.untrack(id);
-    const held = await Promise.all(ids.map((id) => this.redis.kvLeaseAcquire(this.connection.prefix, id, this.owner, this.options.leaseMs)));
+    for (const id of this.held.keys()) if (!live.has(id)) this.drop(id);
+    const k = this.keyspace;
+    const leases = await Promise.all(ids.map((id) => this.redis.kvLeaseAcquire(k.subscriptions, k.webhookLease(id), id, this.owner, this.options.leaseMs)));
     for (const [i, id] of ids.entries()) {
-      if (held[i] !== 1) {
-        this.untrack(id);
+      if (leases[i] !== 1) {
+        this.drop(id);
         continue;
       }
-      const lane = this.lanes.get(id);
-      if (lane) {
-        lane.wake();
+      if (this.held.has(id)) {
+        this.lanes?.wake(id);
         continue;
       }
       const subscription = await this.repository.get(id);
-      if (subscription && !this.stopped) this.lanes.set(id, this.lane(subscription));
+      if (subscription && !this.stopped && this.lanes) this.lanes.open(subscription, this.queue(subscription));
     }
     this.failing = false;
   }
 
-  private lane(subscription: Subscription): DeliveryLane {
-    const queue = new RedisDeliveryQueue(this.redis, this.connection.prefix, subscription, this.owner, this.options, this.count, () => {
-      // Another replica holds the lease now (this one stalled past it): leave the subscription to it.
-      if (this.lanes.get(subscription.id) === lane) this.untrack(subscription.id);
+  /** This replica no longer delivers `id` (another holds its lease, or it is gone). */
+  private drop(id: string): void {
+    if (!this.held.delete(id)) return;
+    this.lanes?.close(id);
+  }
+
+  /** A queue for a subscription whose lease this replica just took. */
+  private queue(subscription: Subscription): RedisDeliveryQueue {
+    const queue: RedisDeliveryQueue = new RedisDeliveryQueue(this.redis, this.keyspace, subscription, this.owner, this.options, this.count, () => {
+      // Another replica holds the lease now (this one stalled past it), or the subscription is gone: leave it.
+      if (this.held.get(subscription.id) === queue) this.drop(subscription.id);
     });
-    const lane = new DeliveryLane(subscription, queue, this.sender, this.count);
-    return lane.start();
+    this.held.set(subscription.id, queue);
+    return queue;
   }
 }

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
-import type { JsonValue } from './kv.store';
-import { ChangeFeed, type ChangeEvent, type ChangeType, type WatchSink } from './change-feed';
+import type { JsonValue } from '../kv.store';
+import { ChangeFeed, type ChangeEvent, type ChangeType, type WatchSink } from '../change-feed';
 
 /** One entry of a Redis Stream as ioredis returns it. */
 export type StreamEntry = [id: string, fields: string[]];
@@ -58,9 +58,6 @@ export class RedisChangeFeed extends ChangeFeed {
     this.replayer.disconnect();
     await this.loop;
   }
-
-  /** The store's scripts already appended the events to the stream; the reader loop delivers them. */
-  publish(): void {}
 
   watch(since: number | null, sink: WatchSink): () => void {
     if (since === null || since === this.latest) {

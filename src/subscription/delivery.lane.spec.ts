@@ -1,5 +1,6 @@
 import type { Subscription } from './subscription.repository';
-import { DeliveryLane, type DeliveryQueue } from './webhook.dispatcher';
+import { DeliveryLane } from './delivery.lane';
+import type { DeliveryQueue } from './webhook-queues';
 import type { Delivery, WebhookSender } from './webhook.sender';
 
 /** A queue whose every head() waits until the test answers it, so a stop can land while one is in flight. */

@@ -1,4 +1,4 @@
-import type { ChangeEvent, WatchSink } from './change-feed';
+import type { ChangeEvent, WatchSink } from '../change-feed';
 import { MemoryChangeFeed } from './memory-change.feed';
 
 const put = (revision: number): ChangeEvent => ({ type: 'put', key: `k${revision}`, value: revision, revision, time: new Date(0).toISOString() });

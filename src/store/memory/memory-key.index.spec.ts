@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { compareCodePoints, reverseCodePoints } from './key-order';
+import { compareCodePoints, reverseCodePoints } from '../key-order';
 import { type KeyQuery, MemoryKeyIndex } from './memory-key.index';
 
 // Units chosen to hit the hard cases: keys that are prefixes of others, astral characters (surrogate

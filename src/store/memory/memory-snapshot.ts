@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { compareCodePoints } from './key-order';
-import type { JsonValue, KvRecord } from './kv.store';
+import { compareCodePoints } from '../key-order';
+import type { JsonValue, KvRecord } from '../kv.store';
 
 /**
  * Snapshot files are NDJSON, one JSON document per line, so they can be written and read a chunk at a time

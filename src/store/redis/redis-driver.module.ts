@@ -1,0 +1,97 @@
+import { type DynamicModule, Global, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { getToken } from '@willsoto/nestjs-prometheus';
+import type { Counter } from 'prom-client';
+import { AppConfig } from '../../config/app-config';
+import { KV_WEBHOOK_DELIVERIES_TOTAL } from '../../metrics/metric-names';
+import { SubscriptionRepository } from '../../subscription/subscription.repository';
+import { deliveryCounter, WebhookQueues } from '../../subscription/webhook-queues';
+import { ChangeFeed } from '../change-feed';
+import { instrumentedStoreProvider } from '../instrumented.store';
+import { KeyValueStore } from '../kv.store';
+import { RedisChangeFeed } from './redis-change.feed';
+import { RedisSubscriptionRepository } from './redis-subscription.repository';
+import { RedisWebhookQueues } from './redis-webhook.queues';
+import { RedisConnections } from './redis.connection';
+import { RedisKeyspace } from './redis.keyspace';
+import { RedisStore } from './redis.store';
+
+/**
+ * The Redis driver: one shared, durable keyspace for every replica. The store, its change feed (a Redis Stream
+ * every replica follows), webhook subscriptions, their queues (consumer groups on the feed) and delivery state
+ * all live in Redis, under the key names of RedisKeyspace.
+ */
+@Global()
+@Module({})
+export class RedisDriverModule implements OnApplicationShutdown {
+  static forRoot(): DynamicModule {
+    return {
+      module: RedisDriverModule,
+      providers: [
+        { provide: RedisConnections, inject: [AppConfig], useFactory: (config: AppConfig) => RedisConnections.open(config) },
+        { provide: RedisKeyspace, inject: [AppConfig], useFactory: (config: AppConfig) => new RedisKeyspace(config.getOrThrow('REDIS_KEY_PREFIX', { infer: true })) },
+        {
+          provide: RedisStore,
+          inject: [RedisConnections, RedisKeyspace, AppConfig],
+          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace, config: AppConfig) => {
+            const store = new RedisStore(redis.client, keyspace, {
+              history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+              sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }),
+            });
+            store.start();
+            return store;
+          },
+        },
+        instrumentedStoreProvider(RedisStore),
+        {
+          provide: RedisChangeFeed,
+          inject: [RedisConnections, RedisKeyspace],
+          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace) => {
+            const feed = new RedisChangeFeed(redis.reader, redis.replayer, keyspace.feed);
+            feed.start();
+            return feed;
+          },
+        },
+        { provide: ChangeFeed, useExisting: RedisChangeFeed },
+        {
+          provide: RedisSubscriptionRepository,
+          inject: [RedisConnections, RedisKeyspace],
+          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace) => new RedisSubscriptionRepository(redis.client, keyspace),
+        },
+        { provide: SubscriptionRepository, useExisting: RedisSubscriptionRepository },
+        {
+          provide: WebhookQueues,
+          inject: [RedisConnections, RedisKeyspace, RedisSubscriptionRepository, ChangeFeed, getToken(KV_WEBHOOK_DELIVERIES_TOTAL), AppConfig],
+          useFactory: (
+            redis: RedisConnections,
+            keyspace: RedisKeyspace,
+            repository: RedisSubscriptionRepository,
+            feed: ChangeFeed,
+            deliveries: Counter<string>,
+            config: AppConfig,
+          ) =>
+            new RedisWebhookQueues(redis.client, keyspace, repository, feed, deliveryCounter(deliveries), {
+              leaseMs: config.getOrThrow('WEBHOOK_LEASE_MS', { infer: true }),
+              history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+            }),
+        },
+      ],
+      exports: [KeyValueStore, ChangeFeed, SubscriptionRepository, WebhookQueues],
+    };
+  }
+
+  constructor(
+    private readonly redis: RedisConnections,
+    private readonly store: RedisStore,
+    private readonly feed: RedisChangeFeed,
+  ) {}
+
+  /** Runs after the HTTP server has stopped and the webhook lanes have ended: nothing uses Redis any more. */
+  async onApplicationShutdown(): Promise<void> {
+    try {
+      await this.feed.close();
+      await this.store.close();
+    } finally {
+      this.redis.close();
+    }
+  }
+}
