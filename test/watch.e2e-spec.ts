@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import http from 'node:http';
 import request from 'supertest';
 import { ChangeFeed } from '../src/store/change-feed';
+import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
 import { WatchService } from '../src/subscription/watch.service';
 import { openSse, refusedBody, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
@@ -207,7 +208,7 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       if (driverName === 'redis') {
         // Redis trims the stream approximately (whole nodes of ~100 entries): compact it exactly here.
         const redis = new Redis(env.REDIS_URL);
-        await redis.xtrim(`${env.REDIS_KEY_PREFIX}feed`, 'MAXLEN', 5);
+        await redis.xtrim(new RedisKeyspace(env.REDIS_KEY_PREFIX).feed, 'MAXLEN', 5);
         redis.disconnect();
       }
       const c = await watch('?since=2');
