@@ -5,6 +5,7 @@ import type { ApiKeyRegistry } from './auth/api-keys';
 import { ApiKeysModule } from './auth/api-keys.module';
 import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
+import { HttpPipelineModule } from './common/http/http-pipeline.module';
 import { loggerOptions } from './common/logging/logger.options';
 import { KvValidationPipe } from './common/validation/kv-validation.pipe';
 import { toInvalidRequest } from './common/validation/validation-error';
@@ -43,6 +44,7 @@ export class AppModule {
         KeyValueModule,
         SearchModule,
         SubscriptionModule,
+        HttpPipelineModule,
       ],
       providers: [
         { provide: APP_FILTER, useClass: AllExceptionsFilter },

@@ -1,64 +1,126 @@
-import { type INestApplication, UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { NextFunction, Request, Response } from 'express';
-import type { IncomingMessage } from 'node:http';
+import type { Request, Response } from 'express';
+import type { Server } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
-import { AppConfig } from './config/app-config';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
-import {
-  answerClientErrorsWithJson,
-  checkJsonBody,
-  limitUrlLength,
-  rejectPrototypeQueryNames,
-  securityHeaders,
-  trustProxySetting,
-} from './common/http/hardening';
-import { assignRequestId, logRequest } from './common/logging/logger.options';
+import { isJsonBody, checkJsonBody, requireJsonBody } from './common/http/json-body.middleware';
+import { answerClientErrorsWithJson } from './common/http/malformed-requests';
+import { rejectPrototypeQueryNames } from './common/http/prototype-query.middleware';
 import { RequestDeadlines } from './common/http/request-deadlines';
 import { requestLifecycle } from './common/http/request-lifecycle';
-import { KEYS_TAG } from './key-value/keys.controller';
-import { SEED_TAG } from './key-value/kv.controller';
+import { securityHeaders } from './common/http/security-headers.middleware';
+import { StreamingRoutes } from './common/http/streaming-route';
+import { trustProxySetting } from './common/http/trust-proxy';
+import { limitUrlLength } from './common/http/url-length.middleware';
+import { assignRequestId, logRequest } from './common/logging/logger.options';
+import { AppConfig } from './config/app-config';
 import { HEALTH_TAG } from './health/health.controller';
 import { LifecycleService } from './health/lifecycle.service';
+import { KEYS_TAG } from './key-value/keys.controller';
+import { SEED_TAG } from './key-value/kv.controller';
 import { HttpMetricsRecorder } from './metrics/http-metrics.recorder';
 import { METRICS_TAG } from './metrics/metrics.controller';
 import { SEARCH_TAG } from './search/search.controller';
 import { SUBSCRIPTIONS_TAG } from './subscription/subscriptions.controller';
 import { WATCH_TAG } from './subscription/watch.controller';
 
-const JSON_TYPES = ['application/json', 'application/*+json'];
-const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-const WATCH_PATH = /^\/watch\/?$/i;
+/** One stage of the HTTP pipeline: what it installs on the application, from the validated settings. */
+type Stage = (app: NestExpressApplication, config: AppConfig) => void;
 
-/** Requests whose body is declared as JSON, as requireJsonBody found: the body parser reads only these. */
-const jsonBodies = new WeakSet<IncomingMessage>();
+/** Nest logs through the JSON logger (pino), as every request line does. */
+const jsonLogger: Stage = (app) => app.useLogger(app.get(Logger));
+
+/** Node's own limits of the server: keep-alive and head timeouts, and JSON answers to requests that are not HTTP. */
+const serverLimits: Stage = (app, config) => {
+  const server = app.getHttpServer() as Server;
+  // Above common load-balancer idle timeouts (60 s), so a proxy never reuses a connection we just closed;
+  // headers may take a little longer still, as Node requires.
+  server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
+  server.headersTimeout = server.keepAliveTimeout + 1000;
+  answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }), config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }));
+};
 
 /**
- * A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. The answer is
- * kept for the body parser (`isJsonBody`), so the Content-Type header is parsed once per request, not twice.
+ * What must see every request begin and end, mounted first: its id, `Connection: close` while draining, its
+ * deadline (HTTP_REQUEST_TIMEOUT_MS; streaming routes exempt), the request metrics and the access log.
  */
-function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
-  const { 'transfer-encoding': encoding, 'content-length': length } = req.headers;
-  // What type-is counts as a body (an empty one included), as the body parser always has: an empty JSON body
-  // still reads as {}.
-  if (encoding === undefined && length === undefined) {
-    next();
-    return;
-  }
-  if (req.is(JSON_TYPES)) {
-    jsonBodies.add(req);
-  } else if (WRITE_METHODS.has(req.method) && (encoding !== undefined || length !== '0')) {
-    next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
-    return;
-  }
-  next();
+const requestTracking: Stage = (app, config) => {
+  const lifecycle = app.get(LifecycleService);
+  const streaming = app.get(StreamingRoutes);
+  const deadlines = new RequestDeadlines(config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true }), (req) => streaming.matches(req)).boundTo(
+    app.getHttpServer() as Server,
+  );
+  // While draining, every answer closes its connection, so clients and proxies let go of this process before it
+  // stops accepting connections.
+  const closeWhileDraining = (_req: Request, res: Response) => {
+    if (lifecycle.draining) res.setHeader('Connection', 'close');
+  };
+  app.use(
+    requestLifecycle(
+      [assignRequestId, closeWhileDraining, deadlines.start],
+      [deadlines.finish, app.get(HttpMetricsRecorder).observe, logRequest(PinoLogger.root)],
+    ),
+  );
+};
+
+/** Which proxies to believe about the client address (TRUST_PROXY). */
+const proxyTrust: Stage = (app, config) => app.set('trust proxy', trustProxySetting(config.getOrThrow('TRUST_PROXY', { infer: true })));
+
+const headers: Stage = (app) => {
+  app.use(securityHeaders());
+  app.disable('x-powered-by');
+  // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
+  app.set('etag', false);
+};
+
+/** CORS for CORS_ORIGINS; none at all when it is empty. */
+const cors: Stage = (app, config) => {
+  const origins = config.getOrThrow('CORS_ORIGINS', { infer: true });
+  if (origins === '') return;
+  app.enableCors({
+    origin: origins === '*' ? '*' : origins.split(',').map((o) => o.trim()),
+    allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-Match', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
+    exposedHeaders: ['ETag', 'Link', 'Location', 'Retry-After', 'X-Request-Id'],
+    maxAge: 600,
+  });
+};
+
+/** 414 beyond HTTP_MAX_URL_BYTES, then no query parameter named like a prototype member. */
+const urlChecks: Stage = (app, config) => {
+  app.use(limitUrlLength(config.getOrThrow('HTTP_MAX_URL_BYTES', { infer: true })));
+  app.use(rejectPrototypeQueryNames);
+};
+
+/** JSON bodies only (415 otherwise), at most KV_MAX_BODY_BYTES, nested at most KV_MAX_JSON_DEPTH deep. */
+const jsonBodies: Stage = (app, config) => {
+  app.use(requireJsonBody);
+  app.useBodyParser('json', {
+    limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
+    // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
+    strict: false,
+    type: isJsonBody,
+  });
+  app.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
+};
+
+/** The OpenAPI document at /docs-json and the Swagger UI at /docs. */
+const apiDocs: Stage = (app) => SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
+
+/** The HTTP pipeline, in the order a request meets it. */
+const PIPELINE: readonly Stage[] = [jsonLogger, serverLimits, requestTracking, proxyTrust, headers, cors, urlChecks, jsonBodies, apiDocs];
+
+/**
+ * Everything the HTTP application needs beyond its modules (PIPELINE). Shared by main.ts and the e2e tests so both
+ * run the same stack.
+ */
+export function configureApp(app: NestExpressApplication): void {
+  const config = app.get(AppConfig);
+  for (const stage of PIPELINE) stage(app, config);
 }
 
-const isJsonBody = (req: IncomingMessage): boolean => jsonBodies.has(req);
-
 /** Builds the OpenAPI document served at /docs and /docs-json. */
-export function buildOpenApiDocument(app: INestApplication) {
+export function buildOpenApiDocument(app: NestExpressApplication) {
   const config = new DocumentBuilder()
     .setTitle('kv-store')
     .setDescription(
@@ -79,62 +141,4 @@ export function buildOpenApiDocument(app: INestApplication) {
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key in X-API-Key.' }, API_KEY_SCHEME)
     .build();
   return SwaggerModule.createDocument(app, config);
-}
-
-/**
- * Everything the HTTP application needs beyond its modules: the JSON logger, request metrics, keep-alive
- * timeouts, JSON answers to malformed HTTP, proxy trust, security headers, CORS, URL/body/nesting limits, the
- * request timeout, `Connection: close` while draining, JSON-only bodies, and the docs.
- * Shared by main.ts and the e2e tests so both run the same stack.
- */
-export function configureApp(app: NestExpressApplication): void {
-  const config = app.get(AppConfig);
-  const lifecycle = app.get(LifecycleService);
-  app.useLogger(app.get(Logger));
-  // Above common load-balancer idle timeouts (60 s), so a proxy never reuses a connection we just closed;
-  // headers may take a little longer still, as Node requires.
-  const server = app.getHttpServer();
-  server.keepAliveTimeout = config.getOrThrow('KEEP_ALIVE_TIMEOUT_MS', { infer: true });
-  server.headersTimeout = server.keepAliveTimeout + 1000;
-  const requestTimeoutMs = config.getOrThrow('HTTP_REQUEST_TIMEOUT_MS', { infer: true });
-  answerClientErrorsWithJson(server, config.getOrThrow('HTTP_MAX_HEADER_BYTES', { infer: true }), requestTimeoutMs);
-  // Watch streams are meant to stay open; everything else must be answered in time.
-  // Routing ignores case and a trailing slash, so the exemption must too.
-  const deadlines = new RequestDeadlines(requestTimeoutMs, (req) => WATCH_PATH.test(req.path)).boundTo(server);
-  // While draining, every answer closes its connection, so clients and proxies let go of this process
-  // before it stops accepting connections.
-  const closeWhileDraining = (_req: Request, res: Response) => {
-    if (lifecycle.draining) res.setHeader('Connection', 'close');
-  };
-  app.use(
-    requestLifecycle(
-      [assignRequestId, closeWhileDraining, deadlines.start],
-      [deadlines.finish, app.get(HttpMetricsRecorder).observe, logRequest(PinoLogger.root)],
-    ),
-  );
-  app.set('trust proxy', trustProxySetting(config.getOrThrow('TRUST_PROXY', { infer: true })));
-  app.use(securityHeaders());
-  const corsOrigins = config.getOrThrow('CORS_ORIGINS', { infer: true });
-  if (corsOrigins !== '') {
-    app.enableCors({
-      origin: corsOrigins === '*' ? '*' : corsOrigins.split(',').map((o) => o.trim()),
-      allowedHeaders: ['Authorization', 'X-API-Key', 'Content-Type', 'If-Match', 'If-None-Match', 'Last-Event-ID', 'X-Request-Id'],
-      exposedHeaders: ['ETag', 'Link', 'Location', 'Retry-After', 'X-Request-Id'],
-      maxAge: 600,
-    });
-  }
-  app.use(limitUrlLength(config.getOrThrow('HTTP_MAX_URL_BYTES', { infer: true })));
-  app.disable('x-powered-by');
-  // Our ETags are revisions (keys.controller.ts); Express's body hashes would only cost CPU and confuse caches.
-  app.set('etag', false);
-  app.use(rejectPrototypeQueryNames);
-  app.use(requireJsonBody);
-  app.useBodyParser('json', {
-    limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
-    // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
-    strict: false,
-    type: isJsonBody,
-  });
-  app.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 }

@@ -1,6 +1,6 @@
 /**
- * Errors the store and services throw. They carry no HTTP knowledge: the global exception filter
- * (all-exceptions.filter.ts) maps each class to a status code.
+ * Errors the store and services throw. They carry no HTTP knowledge: each class's status is in one table
+ * (error-status.ts, checked by the compiler), which the global exception filter answers by.
  */
 export abstract class DomainError extends Error {
   /** Optional machine-readable items, surfaced as `details` in the JSON error body. */
@@ -110,6 +110,3 @@ export class ClientLimitError extends DomainError {
     super(message);
   }
 }
-
-/** The request URL exceeds HTTP_MAX_URL_BYTES. */
-export class UriTooLongError extends DomainError {}

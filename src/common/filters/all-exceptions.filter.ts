@@ -3,40 +3,9 @@ import type { Request, Response } from 'express';
 import { AppConfig } from '../../config/app-config';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import { requestIdOf } from '../logging/logger.options';
-import {
-  CapacityExceededError,
-  ClientLimitError,
-  type DomainError,
-  ForbiddenError,
-  InvalidRequestError,
-  LimitReachedError,
-  KeyExistsError,
-  KeyNotFoundError,
-  PreconditionFailedError,
-  RevisionMismatchError,
-  StoreUnavailableError,
-  SubscriptionNotFoundError,
-  UnauthenticatedError,
-  UriTooLongError,
-  ValueTooLargeError,
-} from '../errors/domain.errors';
-
-const DOMAIN_STATUS = new Map<abstract new (...args: never[]) => DomainError, number>([
-  [InvalidRequestError, HttpStatus.BAD_REQUEST],
-  [KeyNotFoundError, HttpStatus.NOT_FOUND],
-  [KeyExistsError, HttpStatus.CONFLICT],
-  [RevisionMismatchError, HttpStatus.PRECONDITION_FAILED],
-  [PreconditionFailedError, HttpStatus.PRECONDITION_FAILED],
-  [ValueTooLargeError, HttpStatus.PAYLOAD_TOO_LARGE],
-  [SubscriptionNotFoundError, HttpStatus.NOT_FOUND],
-  [LimitReachedError, HttpStatus.CONFLICT],
-  [CapacityExceededError, HttpStatus.SERVICE_UNAVAILABLE],
-  [StoreUnavailableError, HttpStatus.SERVICE_UNAVAILABLE],
-  [UnauthenticatedError, HttpStatus.UNAUTHORIZED],
-  [ForbiddenError, HttpStatus.FORBIDDEN],
-  [ClientLimitError, HttpStatus.TOO_MANY_REQUESTS],
-  [UriTooLongError, HttpStatus.URI_TOO_LONG],
-]);
+import { CapacityExceededError, ClientLimitError, DomainError, UnauthenticatedError } from '../errors/domain.errors';
+import { statusOf } from '../errors/error-status';
+import { errorResponse } from '../http/error-body';
 
 /** body-parser (http-errors) failures that Nest wraps into an HttpException, recognised by `type`. */
 interface BodyParserError {
@@ -76,11 +45,8 @@ export class AllExceptionsFilter implements ExceptionFilter {
   }
 
   private toBody(exception: unknown, req: Request): ErrorResponseDto {
-    for (const [type, statusCode] of DOMAIN_STATUS) {
-      if (exception instanceof type) {
-        const error = exception as DomainError;
-        return { status: 'error', statusCode, message: error.message, ...(error.details && { details: [...error.details] }) };
-      }
+    if (exception instanceof DomainError) {
+      return errorResponse(statusOf(exception), exception.message, exception.details && { details: [...exception.details] });
     }
     if (exception instanceof HttpException) return this.fromHttpException(exception);
     // With the request it failed, so the line can be matched with the request's own line and the client's report.
@@ -88,33 +54,29 @@ export class AllExceptionsFilter implements ExceptionFilter {
       req: { id: requestIdOf(req), method: req.method, url: req.originalUrl },
       msg: exception instanceof Error ? (exception.stack ?? exception.message) : String(exception),
     });
-    return { status: 'error', statusCode: HttpStatus.INTERNAL_SERVER_ERROR, message: 'Internal server error' };
+    return errorResponse(HttpStatus.INTERNAL_SERVER_ERROR, 'Internal server error');
   }
 
   private fromHttpException(exception: HttpException): ErrorResponseDto {
     const statusCode = exception.getStatus();
     const cause = exception.cause as BodyParserError | undefined;
     if (cause?.type === 'entity.too.large') {
-      return {
-        status: 'error',
-        statusCode,
-        message: `Request body exceeds KV_MAX_BODY_BYTES=${this.maxBodyBytes} bytes`,
-      };
+      return errorResponse(statusCode, `Request body exceeds KV_MAX_BODY_BYTES=${this.maxBodyBytes} bytes`);
     }
     if (cause?.type === 'entity.parse.failed') {
-      return { status: 'error', statusCode, message: `Malformed JSON body: ${cause.message}` };
+      return errorResponse(statusCode, `Malformed JSON body: ${cause.message}`);
     }
     const response = exception.getResponse();
     if (isHealthCheckFailure(response)) {
       // Keep terminus' own report (info, error), inside our error shape.
       const down = Object.keys(response.error).join(', ');
-      return { status: 'error', statusCode, message: `Not ready: ${down}`, info: response.info, error: response.error } as ErrorResponseDto;
+      return errorResponse(statusCode, `Not ready: ${down}`, { info: response.info, error: response.error });
     }
     const message = typeof response === 'object' && response !== null && 'message' in response ? response.message : response;
     if (Array.isArray(message)) {
-      return { status: 'error', statusCode, message: message.join('; '), details: message };
+      return errorResponse(statusCode, message.join('; '), { details: message });
     }
-    return { status: 'error', statusCode, message: String(message) };
+    return errorResponse(statusCode, String(message));
   }
 }
 

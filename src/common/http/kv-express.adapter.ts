@@ -1,7 +1,7 @@
 import { ExpressAdapter } from '@nestjs/platform-express';
 import http from 'node:http';
 import type { EnvironmentVariables } from '../../config/env.validation';
-import { answerOutsideApp, originFormOf } from './hardening';
+import { answerOutsideApp, originFormOf } from './malformed-requests';
 
 /**
  * The Express adapter with what Nest does not expose: the request-head limit (HTTP_MAX_HEADER_BYTES, 431 beyond

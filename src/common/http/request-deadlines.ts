@@ -1,10 +1,11 @@
 import type { Server } from 'node:http';
 import type { Request, Response } from 'express';
-import { errorBody } from './hardening';
+import { errorJson } from './error-body';
 
 /**
  * 503 for a request not answered within HTTP_REQUEST_TIMEOUT_MS (408 when its body has not even arrived), so a
- * stuck dependency or a stalling client cannot hold sockets forever; `isStreaming` exempts long-lived responses.
+ * stuck dependency or a stalling client cannot hold sockets forever; `isStreaming` exempts long-lived responses (it
+ * is asked when the deadline comes, once the request has been routed).
  *
  * Open requests wait in one insertion-ordered map, swept by one timer, rather than each holding a timer and two
  * listeners of its own on the hot path. Requests enter in arrival order, so a sweep stops at the first one still
@@ -29,8 +30,9 @@ export class RequestDeadlines {
     return this;
   }
 
-  readonly start = (req: Request, res: Response, startedAt: number): void => {
-    if (!this.isStreaming(req)) this.open.set(res, startedAt);
+  readonly start = (_req: Request, res: Response, startedAt: number): void => {
+    // Whether it streams is only known once it has been routed: asked when its deadline comes.
+    this.open.set(res, startedAt);
   };
 
   readonly finish = (_req: Request, res: Response): void => {
@@ -47,7 +49,7 @@ export class RequestDeadlines {
     for (const [res, startedAt] of this.open) {
       if (startedAt > cutoff) return;
       this.open.delete(res);
-      this.expire(res.req, res);
+      if (!this.isStreaming(res.req)) this.expire(res.req, res);
     }
   }
 
@@ -63,6 +65,6 @@ export class RequestDeadlines {
       ? [503, `Request not answered within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`]
       : [408, `Request not received within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`];
     res.status(status).setHeader('Connection', 'close');
-    res.type('application/json').end(errorBody(status, message));
+    res.type('application/json').end(errorJson(status, message));
   }
 }

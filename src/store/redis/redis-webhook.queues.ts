@@ -4,19 +4,10 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { matches } from '../../subscription/event-filter';
 import type { Subscription } from '../../subscription/subscription.repository';
-import {
-  DEAD_LETTERS_KEPT,
-  type DeadLetter,
-  deadLetterOf,
-  type DeliveryCounter,
-  type DeliveryQueue,
-  type DeliveryState,
-  type LaneControl,
-  WebhookQueues,
-} from '../../subscription/webhook-queues';
+import { DEAD_LETTERS_KEPT, type DeadLetter, deadLetterOf, type DeliveryCounter, type DeliveryQueue, type DeliveryState, type LaneControl, WebhookQueues } from '../../subscription/webhook-queues';
 import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
 import type { ChangeFeed } from '../change-feed';
-import { revisionOf, type StreamEntry, toEvent } from './redis-change.feed';
+import { revisionOf, toEvent } from './redis-change.feed';
 import type { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
 import { guardRedis } from './redis.connection';

@@ -1,0 +1,62 @@
+import { UnsupportedMediaTypeException } from '@nestjs/common';
+import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
+import { InvalidRequestError } from '../errors/domain.errors';
+
+type Middleware = (req: Request, res: Response, next: NextFunction) => void;
+
+const JSON_TYPES = ['application/json', 'application/*+json'];
+const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** Requests whose body is declared as JSON, as requireJsonBody found: the body parser reads only these. */
+const jsonBodies = new WeakSet<IncomingMessage>();
+
+/**
+ * A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. The answer is
+ * kept for the body parser (`isJsonBody`), so the Content-Type header is parsed once per request, not twice.
+ */
+export function requireJsonBody(req: Request, _res: Response, next: NextFunction): void {
+  const { 'transfer-encoding': encoding, 'content-length': length } = req.headers;
+  // What type-is counts as a body (an empty one included), as the body parser always has: an empty JSON body
+  // still reads as {}.
+  if (encoding === undefined && length === undefined) {
+    next();
+    return;
+  }
+  if (req.is(JSON_TYPES)) {
+    jsonBodies.add(req);
+  } else if (WRITE_METHODS.has(req.method) && (encoding !== undefined || length !== '0')) {
+    next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
+    return;
+  }
+  next();
+}
+
+/** The body parser's `type` test: true for the requests requireJsonBody found to declare a JSON body. */
+export const isJsonBody = (req: IncomingMessage): boolean => jsonBodies.has(req);
+
+/**
+ * What is wrong with a parsed JSON body, or null: nesting deeper than `maxDepth`, or a number JSON.parse could
+ * only read as Infinity (1e999, a 400-digit integer), which would be stored as null. Iterative: a hostile body
+ * must not exhaust the stack here, nor reach code further on that recurses (validation, JSON.stringify).
+ */
+export function jsonBodyProblem(value: unknown, maxDepth: number): string | null {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop() as [unknown, number];
+    if (typeof node === 'number' && !Number.isFinite(node)) return 'JSON body has a number out of range (beyond ±1.8e308)';
+    if (node === null || typeof node !== 'object') continue;
+    if (depth > maxDepth) return `JSON body is nested deeper than KV_MAX_JSON_DEPTH=${maxDepth}`;
+    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return null;
+}
+
+/** 400 for a JSON body nested deeper than KV_MAX_JSON_DEPTH or holding an out-of-range number (after the body parser). */
+export function checkJsonBody(maxDepth: number): Middleware {
+  return (req, _res, next) => {
+    const problem = req.body === undefined ? null : jsonBodyProblem(req.body, maxDepth);
+    next(problem === null ? undefined : new InvalidRequestError(problem));
+  };
+}
+

@@ -1,0 +1,16 @@
+import type { NextFunction, Request, Response } from 'express';
+import { InvalidRequestError } from '../errors/domain.errors';
+
+/** Query parameters named like prototype members: the validation pipe would drop them silently, so refuse them. */
+const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'prototype'];
+
+export function rejectPrototypeQueryNames(req: Request, _res: Response, next: NextFunction): void {
+  // Express parses the query string anew on every read of req.query: not at all when there is none.
+  if (!req.originalUrl.includes('?')) {
+    next();
+    return;
+  }
+  const query = req.query as Record<string, unknown>;
+  const bad = PROTOTYPE_NAMES.find((name) => Object.prototype.hasOwnProperty.call(query, name));
+  next(bad === undefined ? undefined : new InvalidRequestError(`Invalid request: property ${bad} should not exist`, [`property ${bad} should not exist`]));
+}

@@ -1,0 +1,29 @@
+import { applyDecorators } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse } from '@nestjs/swagger';
+
+const READY_EXAMPLE = {
+  status: 'ok',
+  info: { lifecycle: { status: 'up' }, store: { driver: 'memory', status: 'up' } },
+  error: {},
+  details: { lifecycle: { status: 'up' }, store: { driver: 'memory', status: 'up' } },
+};
+
+export const ApiLiveness = (): MethodDecorator =>
+  applyDecorators(
+    ApiOperation({ summary: 'Liveness: the process is serving (no store call)' }),
+    ApiOkResponse({ description: 'Alive.', schema: { example: { status: 'ok', info: { process: { status: 'up' } }, error: {}, details: { process: { status: 'up' } } } } }),
+  );
+
+export const ApiReadiness = (): MethodDecorator =>
+  applyDecorators(
+    ApiOperation({ summary: 'Readiness: the store answers and the process is not shutting down' }),
+    ApiOkResponse({ description: 'Ready for traffic.', schema: { example: READY_EXAMPLE } }),
+    ApiServiceUnavailableResponse({ description: 'Not ready: draining after SIGTERM, a fault, or the store does not answer in time.' }),
+  );
+
+export const ApiHealth = (): MethodDecorator =>
+  applyDecorators(
+    ApiOperation({ summary: 'Same as /health/ready' }),
+    ApiOkResponse({ description: 'Ready for traffic.', schema: { example: READY_EXAMPLE } }),
+    ApiServiceUnavailableResponse({ description: 'Not ready.' }),
+  );
