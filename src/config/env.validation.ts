@@ -15,10 +15,12 @@ export type SnapshotOnCorrupt = (typeof SNAPSHOT_ON_CORRUPT)[number];
 const MIB = 1024 * 1024;
 
 /**
- * Every setting the service reads, with its default. The README's configuration table mirrors this
- * class; keep the two in step.
+ * Every setting the service reads, with its default, grouped by area. The README's configuration table lists
+ * them in this order (test/readme-config.e2e-spec.ts checks names, order and defaults).
  */
 export class EnvironmentVariables {
+  // ── The HTTP server ──
+
   /** TCP port the HTTP server listens on. */
   @IntSetting(0, 65535)
   PORT: number = 8080;
@@ -28,28 +30,45 @@ export class EnvironmentVariables {
   @MinLength(1)
   HOST: string = '0.0.0.0';
 
+  /** Idle keep-alive connections are kept this long: above common load-balancer idle timeouts (60 s). */
+  @IntSetting(1000, 3_600_000)
+  KEEP_ALIVE_TIMEOUT_MS: number = 65_000;
+
+  /** Largest request head (request line and headers); beyond it the answer is 431. */
+  @IntSetting(1024, MIB)
+  HTTP_MAX_HEADER_BYTES: number = 16 * 1024;
+
+  /** Longest request URL (path and query); beyond it the answer is 414. */
+  @IntSetting(256, MIB)
+  HTTP_MAX_URL_BYTES: number = 8 * 1024;
+
+  /**
+   * A request (other than a watch stream) that has not been answered within this gets 503. Also the longest a
+   * connection closed after an answer given before the body (417, malformed target) keeps reading that body.
+   */
+  @IntSetting(100, 3_600_000)
+  HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
+
+  /**
+   * Which proxies to believe about the client address (X-Forwarded-For), as Express's `trust proxy`: empty for
+   * none, `true`, a hop count, or comma-separated addresses/subnets (e.g. `loopback,10.0.0.0/8`).
+   */
+  @IsString()
+  TRUST_PROXY: string = '';
+
+  /** Origins allowed by CORS: empty for no CORS headers at all, `*`, or comma-separated origins. */
+  @IsString()
+  CORS_ORIGINS: string = '';
+
+  /** Log verbosity (pino levels). */
+  @IsIn(LOG_LEVELS)
+  LOG_LEVEL: LogLevel = 'info';
+
+  // ── Keys, values and requests ──
+
   /** Which store backs the keyspace. */
   @IsIn(STORE_DRIVERS)
   STORE_DRIVER: StoreDriver = 'memory';
-
-  /** Redis connection for STORE_DRIVER=redis: redis:// or rediss:// (TLS), with user and password if needed. */
-  @Matches(/^rediss?:\/\/./, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
-  REDIS_URL: string = 'redis://127.0.0.1:6379';
-
-  /**
-   * Names this deployment's keys in Redis, so several deployments can share one Redis: every key starts with the
-   * hash tag `{<prefix>}` (one Redis Cluster slot for all of them), so braces cannot be part of it.
-   */
-  @Matches(/^[^{}]+$/, { message: 'REDIS_KEY_PREFIX must be one or more characters other than { and }' })
-  REDIS_KEY_PREFIX: string = 'kv:';
-
-  /** How long connecting to Redis may take. */
-  @IntSetting(100, 600_000)
-  REDIS_CONNECT_TIMEOUT_MS: number = 5000;
-
-  /** A Redis command that has not answered within this fails, and the request with 503: fail fast in an outage. */
-  @IntSetting(10, 600_000)
-  REDIS_COMMAND_TIMEOUT_MS: number = 2000;
 
   /** Longest key accepted, in bytes of UTF-8. */
   @IntSetting(1, MIB)
@@ -74,9 +93,50 @@ export class EnvironmentVariables {
   @IntSetting(1, 2_147_483_647)
   KV_MAX_TTL_SECONDS: number = 2_147_483_647;
 
+  /** Deepest nesting of arrays and objects accepted in a JSON body; deeper is 400. */
+  @IntSetting(1, 10_000)
+  KV_MAX_JSON_DEPTH: number = 64;
+
   /** How often the memory store sweeps expired keys out of memory, in milliseconds. */
   @IntSetting(10, 3_600_000)
   KV_EXPIRY_SWEEP_INTERVAL_MS: number = 1000;
+
+  // ── Snapshots (memory driver) ──
+
+  /** Memory driver: file the store is snapshotted to and restored from. Empty: no snapshots. */
+  @IsString()
+  SNAPSHOT_FILE: string = '';
+
+  /** How often the snapshot is written (and once more at graceful shutdown). */
+  @IntSetting(100, 86_400_000)
+  SNAPSHOT_INTERVAL_MS: number = 30_000;
+
+  /** A snapshot that cannot be read stops the start (`fail`), or is set aside and the store starts empty (`ignore`). */
+  @IsIn(SNAPSHOT_ON_CORRUPT)
+  SNAPSHOT_ON_CORRUPT: SnapshotOnCorrupt = 'fail';
+
+  // ── Redis (redis driver) ──
+
+  /** Redis connection for STORE_DRIVER=redis: redis:// or rediss:// (TLS), with user and password if needed. */
+  @Matches(/^rediss?:\/\/./, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
+  REDIS_URL: string = 'redis://127.0.0.1:6379';
+
+  /**
+   * Names this deployment's keys in Redis, so several deployments can share one Redis: every key starts with the
+   * hash tag `{<prefix>}` (one Redis Cluster slot for all of them), so braces cannot be part of it.
+   */
+  @Matches(/^[^{}]+$/, { message: 'REDIS_KEY_PREFIX must be one or more characters other than { and }' })
+  REDIS_KEY_PREFIX: string = 'kv:';
+
+  /** How long connecting to Redis may take. */
+  @IntSetting(100, 600_000)
+  REDIS_CONNECT_TIMEOUT_MS: number = 5000;
+
+  /** A Redis command that has not answered within this fails, and the request with 503: fail fast in an outage. */
+  @IntSetting(10, 600_000)
+  REDIS_COMMAND_TIMEOUT_MS: number = 2000;
+
+  // ── Watch streams ──
 
   /** Change events kept for watch replay (resume with Last-Event-ID or ?since). */
   @IntSetting(1, 10_000_000)
@@ -90,9 +150,15 @@ export class EnvironmentVariables {
   @IntSetting(1, 1_000_000)
   WATCH_MAX_STREAMS: number = 10_000;
 
+  /** Concurrent watch streams per API key (per client address when open); beyond it 429. */
+  @IntSetting(1, 1_000_000)
+  WATCH_MAX_STREAMS_PER_CLIENT: number = 100;
+
   /** Bytes a watch stream may have queued for a slow client before the server ends it with `event: overflow`. */
   @IntSetting(1024, 1024 * MIB)
   WATCH_MAX_BUFFER_BYTES: number = 4 * MIB;
+
+  // ── Webhooks ──
 
   /** A webhook delivery that has not answered 2xx within this time has failed. */
   @IntSetting(100, 600_000)
@@ -132,25 +198,7 @@ export class EnvironmentVariables {
   @IsString()
   WEBHOOK_ALLOWED_HOSTS: string = '';
 
-  /** After SIGTERM/SIGINT, how long the server keeps serving (while readiness already fails) so load balancers stop routing to it. */
-  @IntSetting(0, 600_000)
-  SHUTDOWN_DELAY_MS: number = 5000;
-
-  /** Then, how long in-flight requests may take to finish before their connections are closed. */
-  @IntSetting(0, 600_000)
-  SHUTDOWN_TIMEOUT_MS: number = 10_000;
-
-  /** Idle keep-alive connections are kept this long: above common load-balancer idle timeouts (60 s). */
-  @IntSetting(1000, 3_600_000)
-  KEEP_ALIVE_TIMEOUT_MS: number = 65_000;
-
-  /** Readiness fails when the store does not answer a ping within this time. */
-  @IntSetting(10, 60_000)
-  HEALTH_STORE_TIMEOUT_MS: number = 1000;
-
-  /** Log verbosity (pino levels). */
-  @IsIn(LOG_LEVELS)
-  LOG_LEVEL: LogLevel = 'info';
+  // ── Access control ──
 
   /**
    * API keys with their roles: comma-separated `role:key` entries, role `read`, `write` or `admin`, keys of at
@@ -171,51 +219,19 @@ export class EnvironmentVariables {
   @IntSetting(1, 86_400_000)
   RATE_LIMIT_WINDOW_MS: number = 60_000;
 
-  /**
-   * Which proxies to believe about the client address (X-Forwarded-For), as Express's `trust proxy`: empty for
-   * none, `true`, a hop count, or comma-separated addresses/subnets (e.g. `loopback,10.0.0.0/8`).
-   */
-  @IsString()
-  TRUST_PROXY: string = '';
+  // ── Health and shutdown ──
 
-  /** Origins allowed by CORS: empty for no CORS headers at all, `*`, or comma-separated origins. */
-  @IsString()
-  CORS_ORIGINS: string = '';
+  /** Readiness fails when the store does not answer a ping within this time. */
+  @IntSetting(10, 60_000)
+  HEALTH_STORE_TIMEOUT_MS: number = 1000;
 
-  /** Largest request head (request line and headers); beyond it the answer is 431. */
-  @IntSetting(1024, MIB)
-  HTTP_MAX_HEADER_BYTES: number = 16 * 1024;
+  /** After SIGTERM/SIGINT, how long the server keeps serving (while readiness already fails) so load balancers stop routing to it. */
+  @IntSetting(0, 600_000)
+  SHUTDOWN_DELAY_MS: number = 5000;
 
-  /** Longest request URL (path and query); beyond it the answer is 414. */
-  @IntSetting(256, MIB)
-  HTTP_MAX_URL_BYTES: number = 8 * 1024;
-
-  /** Deepest nesting of arrays and objects accepted in a JSON body; deeper is 400. */
-  @IntSetting(1, 10_000)
-  KV_MAX_JSON_DEPTH: number = 64;
-
-  /**
-   * A request (other than a watch stream) that has not been answered within this gets 503. Also the longest a
-   * connection closed after an answer given before the body (417, malformed target) keeps reading that body.
-   */
-  @IntSetting(100, 3_600_000)
-  HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
-
-  /** Concurrent watch streams per API key (per client address when open); beyond it 429. */
-  @IntSetting(1, 1_000_000)
-  WATCH_MAX_STREAMS_PER_CLIENT: number = 100;
-
-  /** Memory driver: file the store is snapshotted to and restored from. Empty: no snapshots. */
-  @IsString()
-  SNAPSHOT_FILE: string = '';
-
-  /** How often the snapshot is written (and once more at graceful shutdown). */
-  @IntSetting(100, 86_400_000)
-  SNAPSHOT_INTERVAL_MS: number = 30_000;
-
-  /** A snapshot that cannot be read stops the start (`fail`), or is set aside and the store starts empty (`ignore`). */
-  @IsIn(SNAPSHOT_ON_CORRUPT)
-  SNAPSHOT_ON_CORRUPT: SnapshotOnCorrupt = 'fail';
+  /** Then, how long in-flight requests may take to finish before their connections are closed. */
+  @IntSetting(0, 600_000)
+  SHUTDOWN_TIMEOUT_MS: number = 10_000;
 }
 
 /** Room for `{"key":..., "value":...}`, escapes and whitespace around the largest key and value. */

@@ -1,4 +1,4 @@
-import { type DynamicModule, Global, Module, type OnApplicationShutdown } from '@nestjs/common';
+import { type DynamicModule, Global, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
 import { AppConfig } from '../../config/app-config';
@@ -22,7 +22,7 @@ import { RedisStore } from './redis.store';
  */
 @Global()
 @Module({})
-export class RedisDriverModule implements OnApplicationShutdown {
+export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
   static forRoot(): DynamicModule {
     return {
       module: RedisDriverModule,
@@ -81,9 +81,24 @@ export class RedisDriverModule implements OnApplicationShutdown {
 
   constructor(
     private readonly redis: RedisConnections,
+    private readonly keyspace: RedisKeyspace,
     private readonly store: RedisStore,
     private readonly feed: RedisChangeFeed,
   ) {}
+
+  /**
+   * kv-store 0.1 named its keys `<prefix>rev`, `<prefix>idx`...: data written by it is not read by this version,
+   * which must not look like an empty store without a word.
+   */
+  async onModuleInit(): Promise<void> {
+    const legacy = this.keyspace.legacyNames;
+    const found = await this.redis.client.exists(...legacy).catch(() => 0);
+    if (found > 0) {
+      new Logger('Redis').warn(
+        `found keys named the way kv-store 0.1 named them (${legacy.join(', ')}): this version keeps its data under ${this.keyspace.revision} and the like, and does not read them`,
+      );
+    }
+  }
 
   /** Runs after the HTTP server has stopped and the webhook lanes have ended: nothing uses Redis any more. */
   async onApplicationShutdown(): Promise<void> {

@@ -42,6 +42,12 @@ export class RedisKeyspace {
     this.subscriptions = `${this.tag}subs`;
   }
 
+  /** Names kv-store 0.1 used before keys carried a hash tag (only to warn that such data is not read). */
+  get legacyNames(): readonly string[] {
+    const prefix = this.tag.slice(1, -1);
+    return [`${prefix}rev`, `${prefix}idx`];
+  }
+
   /** The hash of one record. */
   record(key: string): string {
     return `${this.tag}r:${key}`;
