@@ -23,4 +23,16 @@ describe('SseParser', () => {
     const parser = new SseParser();
     expect(parser.push('\uFEFFdata: 1\nfoo: bar\nretry: soon\nid: a\0b\n\n')).toEqual([{ data: '1' }]);
   });
+
+  it('reports comment lines when asked, as frames of their own or with the fields of their block', () => {
+    const text = 'retry: 1000\nid: 0\n: connected\n\n: heartbeat\n\n: heartbeat\nid: 7\n\n:one\n:  two\n\n';
+    expect(new SseParser({ comments: true }).push(text)).toEqual([
+      { retry: 1000, id: '0', comment: 'connected' },
+      { comment: 'heartbeat' },
+      { comment: 'heartbeat', id: '7' },
+      { comment: 'one\n two' },
+    ]);
+    // without the option the same stream yields only the fields
+    expect(new SseParser().push(text)).toEqual([{ retry: 1000, id: '0' }, { id: '7' }]);
+  });
 });

@@ -1,23 +1,35 @@
-/** One block of an event stream, as far as the watch client cares: the fields it carried. */
+/** One block of an event stream: the fields it carried. */
 export interface SseFrame {
   readonly id?: string;
   readonly event?: string;
   readonly data?: string;
   readonly retry?: number;
+  /** The block's comment lines (`: text`), joined with LF; only with the `comments` option. */
+  readonly comment?: string;
+}
+
+export interface SseParserOptions {
+  /**
+   * Report comment lines as `comment` (a block of comments alone, such as the server's `: heartbeat`, is then a frame
+   * too). Off by default: a client has no use for them, and the standard tells it to ignore them.
+   */
+  readonly comments?: boolean;
 }
 
 /**
  * Incremental parser for `text/event-stream` (WHATWG HTML, "Server-sent events"): feed it text as it arrives, in
  * chunks of any size, and it returns the frames each chunk completed. Lines end with LF, CRLF or CR (also split
- * across chunks); comments are dropped; repeated `data` lines join with LF. Frames that carry only an `id` (the
- * server's progress heartbeats) are returned too, because they move the position a resume starts from.
+ * across chunks); comments are dropped unless asked for; repeated `data` lines join with LF. Frames that carry only
+ * an `id` (the server's progress heartbeats) are returned too, because they move the position a resume starts from.
  */
 export class SseParser {
   private buffer = '';
   private started = false;
-  private frame: { id?: string; event?: string; data?: string; retry?: number } = {};
+  private frame: { -readonly [F in keyof SseFrame]: SseFrame[F] } = {};
   private hasFields = false;
   private afterCR = false;
+
+  constructor(private readonly options: SseParserOptions = {}) {}
 
   /** Parses `text` and returns the frames it completed, in order. */
   push(text: string): SseFrame[] {
@@ -59,14 +71,18 @@ export class SseParser {
       this.hasFields = false;
       return;
     }
-    if (line.startsWith(':')) return;
+    if (line.startsWith(':')) {
+      if (!this.options.comments) return;
+      this.frame.comment = append(this.frame.comment, withoutLeadingSpace(line.slice(1)));
+      this.hasFields = true;
+      return;
+    }
     const colon = line.indexOf(':');
     const field = colon < 0 ? line : line.slice(0, colon);
-    let value = colon < 0 ? '' : line.slice(colon + 1);
-    if (value.startsWith(' ')) value = value.slice(1);
+    const value = colon < 0 ? '' : withoutLeadingSpace(line.slice(colon + 1));
     switch (field) {
       case 'data':
-        this.frame.data = this.frame.data === undefined ? value : `${this.frame.data}\n${value}`;
+        this.frame.data = append(this.frame.data, value);
         break;
       case 'event':
         this.frame.event = value;
@@ -85,3 +101,8 @@ export class SseParser {
     this.hasFields = true;
   }
 }
+
+const withoutLeadingSpace = (text: string): string => (text.startsWith(' ') ? text.slice(1) : text);
+
+/** Repeated lines of one field join with LF. */
+const append = (before: string | undefined, line: string): string => (before === undefined ? line : `${before}\n${line}`);

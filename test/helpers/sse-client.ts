@@ -1,11 +1,10 @@
 import http, { type IncomingMessage } from 'node:http';
+import { type SseFrame as ParsedFrame, SseParser } from '../../src/cli/sse.parser';
 import { waiters } from './waiters';
 
-export interface SseFrame {
-  readonly id?: string;
-  readonly event?: string;
-  readonly data?: string;
-  readonly comment?: string;
+/** A frame as the CLI's parser reads it (comments included), with `retry` as sent and the chunk it came in. */
+export interface SseFrame extends Omit<ParsedFrame, 'retry'> {
+  /** In milliseconds, as text, like the other fields. */
   readonly retry?: string;
   /** Which network chunk completed this frame: frames of one server write share it. */
   readonly chunk: number;
@@ -24,12 +23,12 @@ export interface SseClient {
   close(): void;
 }
 
-/** A real HTTP client reading a real event stream, frame by frame (WHATWG event-stream parsing). */
+/** A real HTTP client reading a real event stream, frame by frame, with the `kv` CLI's parser (comments included). */
 export function openSse(url: string, headers: Record<string, string> = {}): Promise<SseClient> {
   return new Promise((resolve, reject) => {
     const req = http.get(url, { headers: { Accept: 'text/event-stream', ...headers } }, (res) => {
       const frames: SseFrame[] = [];
-      let buffer = '';
+      const parser = new SseParser({ comments: true });
       let chunk = 0;
       let body = '';
       const waiting = waiters(frames, () => `${JSON.stringify(frames, null, 1)}\n${body}`);
@@ -41,22 +40,8 @@ export function openSse(url: string, headers: Record<string, string> = {}): Prom
           body += text;
           return;
         }
-        buffer += text;
-        let end: number;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const frame: Record<string, string | number> = { chunk };
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) frame.comment = line.slice(1).trim();
-            else {
-              const colon = line.indexOf(':');
-              const field = colon < 0 ? line : line.slice(0, colon);
-              const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
-              frame[field] = field === 'data' && frame.data !== undefined ? `${frame.data}\n${value}` : value;
-            }
-          }
-          frames.push(frame as unknown as SseFrame);
+        for (const { retry, ...fields } of parser.push(text)) {
+          frames.push({ ...fields, ...(retry !== undefined && { retry: String(retry) }), chunk });
         }
         waiting.notify();
       });
