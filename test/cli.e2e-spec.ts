@@ -1,13 +1,10 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { freePort } from './helpers/free-port';
+import { jsonLines, kv, setPairs, start, watchStreams } from './helpers/kv-cli';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
 import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { until } from './helpers/until';
 import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-receiver';
 
-const KV = join(__dirname, '..', 'dist', 'cli', 'kv.js');
 const KEYS = {
   read: 'read-key-0123456789abcdef',
   write: 'write-key-0123456789abcdef',
@@ -17,84 +14,8 @@ const API_KEYS = Object.entries(KEYS)
   .map(([role, key]) => `${role}:${key}`)
   .join(',');
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** A `kv` process that keeps running (watch): its output so far, and how to end it. */
-interface Running {
-  readonly child: ChildProcess;
-  readonly stdout: () => string;
-  readonly stderr: () => string;
-  readonly exited: Promise<Result>;
-}
-
-const children = new Set<ChildProcess>();
-
-/** Starts the built CLI with exactly `env` (plus PATH and no history file): nothing of the machine's leaks in. */
-function start(args: string[], env: Record<string, string> = {}, input?: string): Running {
-  const child = spawn(process.execPath, [KV, ...args], {
-    env: { PATH: process.env.PATH ?? '', KV_HISTORY_FILE: '', ...env },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-  child.stdin!.end(input);
-  const exited = new Promise<Result>((resolve) =>
-    child.once('close', (code) => {
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
-/** Runs the built CLI to completion (killed after `timeoutMs`, which then fails the test). */
-async function kv(args: string[], env: Record<string, string> = {}, input?: string, timeoutMs = 30_000): Promise<Result> {
-  const run = start(args, env, input);
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
-  const result = await run.exited;
-  clearTimeout(timer);
-  if (result.code === null) throw new Error(`kv ${args.join(' ')} did not finish within ${timeoutMs} ms:\n${result.stdout}\n${result.stderr}`);
-  return result;
-}
-
-/** Open watch streams on a server, from its metrics: how a test knows a watcher is listening before it writes. */
-async function watchStreams(url: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text();
-  return Number(/^kv_watch_streams (\d+)/m.exec(text)?.[1] ?? 0);
-}
-
-const jsonLines = (text: string): Record<string, unknown>[] =>
-  text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-
-async function setPairs(url: string, pairs: Record<string, unknown>, token?: string): Promise<void> {
-  const res = await fetch(`${url}/set`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...(token && { Authorization: `Bearer ${token}` }) },
-    body: JSON.stringify(pairs),
-  });
-  expect(res.status).toBe(200);
-}
-
 // Every kv run is a fresh Node process: generous limits keep a loaded CI machine from failing the suite.
 jest.setTimeout(45_000);
-
-beforeAll(() => {
-  if (!existsSync(KV)) throw new Error(`${KV} is missing: run "npm run build" first (npm test does it)`);
-});
-
-afterAll(() => {
-  for (const child of children) child.kill('SIGKILL');
-});
 
 describe('kv, the command-line client (built dist/cli/kv.js against a real server)', () => {
   let server: ServerProcess;
