@@ -36,7 +36,7 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
   });
 
   it('documents every command and option in --help, with examples', async () => {
-    const commands = ['set', 'put', 'get', 'del', 'getall', 'search', 'watch', 'subs', 'suball', 'subscribe', 'unsubscribe'];
+    const commands = ['set', 'put', 'get', 'del', 'ttl', 'getall', 'search', 'watch', 'subs', 'suball', 'subscribe', 'unsubscribe'];
     // One process for the commands' help: the scripted shell runs `<command> --help` like the command line does.
     const [root, set, all] = await Promise.all([kv(['--help']), kv(['set', '--help']), kv([], {}, commands.map((c) => `${c} --help\n`).join(''))]);
     expect(root.code).toBe(0);
@@ -57,7 +57,11 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
       expect(options.length).toBeGreaterThanOrEqual(3);
       for (const line of options) expect(line).toMatch(/^\s+-\S.*\s{2,}\S/);
     }
-    expect(pages[6]).toMatch(/--key[\s\S]*--prefix[\s\S]*--suffix[\s\S]*--since[\s\S]*--count/);
+    expect(pages[commands.indexOf('watch')]).toMatch(/--key[\s\S]*--prefix[\s\S]*--suffix[\s\S]*--since[\s\S]*--count/);
+    // several keys: what is atomic, what is not, and how the exit codes combine
+    expect(pages[commands.indexOf('get')]).toMatch(/Usage: kv get \[options\] <keys\.\.\.>[\s\S]*exit code is 1[\s\S]*not a snapshot[\s\S]*exit code 2/);
+    expect(pages[commands.indexOf('del')]).toMatch(/Usage: kv del \[options\] <keys\.\.\.>[\s\S]*not atomic[\s\S]*exit code 1[\s\S]*exit code 2/);
+    expect(pages[commands.indexOf('ttl')]).toMatch(/"none" for a key without expiry[\s\S]*missing key exits with code 1/);
   });
 
   it('set, get, put and del a key, parsing values as JSON unless they are not (or --string)', async () => {
@@ -147,10 +151,10 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
     ]);
     const unreachable = new RegExp(`^kv: cannot reach the server at ${nobody}: ECONNREFUSED$`);
     const messages = [
-      /^kv: missing required argument 'key'$/,
-      /^kv: unknown command 'frobnicate'/,
-      /^kv: option '--ttl <seconds>' argument 'soon' is invalid\. --ttl must be a whole number/,
-      /^kv: option '--(nx|xx)' cannot be used with option '--(nx|xx)'$/,
+      /^kv: missing required argument 'keys' \(see kv get --help\)$/,
+      /^kv: unknown command 'frobnicate' \(see kv --help\)$/,
+      /^kv: option '--ttl <seconds>' argument 'soon' is invalid\. --ttl must be a whole number.* \(see kv set --help\)$/,
+      /^kv: option '--(nx|xx)' cannot be used with option '--(nx|xx)' \(see kv set --help\)$/,
       unreachable,
       unreachable,
       unreachable,
@@ -194,6 +198,25 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
     expect(exit).toEqual({ code: 0, stdout: '{"x":[1,2]}\n', stderr: '' });
     expect(json).toMatchObject({ code: 0, stderr: '' });
     expect(jsonLines(json.stdout)).toEqual([expect.objectContaining({ key: 'sc:j', value: { x: [1, 2] }, revision: expect.any(Number) }), ['sc:b c']]);
+  });
+
+  it('in the shell, points usage errors at help, and exit leaves with 0 or the code it is given', async () => {
+    const [hinted, exitAfterFailure, quitWithCode] = await Promise.all([
+      kv([], env, 'gett\nget\nset k\nget sc:j --frob\nhelp get\nexit 4\nget never-run\n'),
+      kv([], env, 'get sc:missing\nexit\n'),
+      kv([], env, 'quit 0x\nquit 3\n'),
+    ]);
+    expect(hinted.stderr.split('\n')).toEqual([
+      "kv: unknown command 'gett' (type help for the commands)",
+      "kv: missing required argument 'keys' (type help get)",
+      "kv: missing required argument 'value' (type help set)",
+      "kv: unknown option '--frob' (type help get)",
+      '',
+    ]);
+    expect(hinted.stdout).toMatch(/^Usage: kv get \[options\] <keys\.\.\.>/);
+    expect(hinted.code).toBe(4);
+    expect(exitAfterFailure).toEqual({ code: 0, stdout: '', stderr: 'kv: Key not found: sc:missing\n' });
+    expect(quitWithCode).toEqual({ code: 3, stdout: '', stderr: 'kv: quit takes one exit code, a whole number from 0 to 255 (type help)\n' });
   });
 
   it('subs and watch print changes live, one JSON object per line, and stop after --count', async () => {
@@ -277,12 +300,12 @@ describe('kv with API keys (Authorization: Bearer)', () => {
   let server: ServerProcess;
 
   beforeAll(async () => {
-    server = await startServerProcess({ API_KEYS });
+    server = await startServerProcess({ API_KEYS, WEBHOOK_MAX_SUBSCRIPTIONS: '1', WEBHOOK_ALLOWED_HOSTS: '127.0.0.1' });
   }, 30_000);
 
   afterAll(() => killIfRunning(server));
 
-  it('sends --token or KV_TOKEN, and exits 2 with the server\'s message when refused', async () => {
+  it('sends --token or KV_TOKEN, and exits 2 when refused, saying which of them to fix', async () => {
     const env = { KV_URL: server.url };
     const [noKey, unknown, readWrites, write, override, watchNoKey, writeAdmin, admin, readWatch] = await Promise.all([
       kv(['get', 'a'], env),
@@ -295,17 +318,38 @@ describe('kv with API keys (Authorization: Bearer)', () => {
       kv(['suball', '--json'], { ...env, KV_TOKEN: KEYS.admin }),
       kv(['watch', '--since', '0', '--count', '1', '--json'], { ...env, KV_TOKEN: KEYS.read }),
     ]);
-    expect(noKey).toEqual({ code: 2, stdout: '', stderr: 'kv: An API key is required: send Authorization: Bearer <key> or X-API-Key: <key>\n' });
-    expect(unknown).toEqual({ code: 2, stdout: '', stderr: 'kv: Unknown API key\n' });
-    expect(readWrites).toEqual({ code: 2, stdout: '', stderr: 'kv: This API key has the read role; this needs write\n' });
+    // the server's words are about headers: the CLI's say which option or variable to fix
+    expect(noKey).toEqual({ code: 2, stdout: '', stderr: 'kv: the server requires an API key: give one in --token <key> or KV_TOKEN\n' });
+    expect(unknown).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'kv: Unknown API key (the key from --token): give a valid one in --token <key> or KV_TOKEN\n',
+    });
+    expect(readWrites).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'kv: This API key has the read role; this needs write (the key from KV_TOKEN): give one with that role in --token <key> or KV_TOKEN\n',
+    });
     expect(write).toEqual({ code: 0, stdout: 'OK\n', stderr: '' });
     expect(override).toEqual({ code: 0, stdout: 'OK\n', stderr: '' });
     expect(watchNoKey).toEqual({ code: 2, stdout: '', stderr: noKey.stderr });
-    expect(writeAdmin).toEqual({ code: 2, stdout: '', stderr: 'kv: This API key has the write role; this needs admin\n' });
+    expect(writeAdmin).toEqual({
+      code: 2,
+      stdout: '',
+      stderr: 'kv: This API key has the write role; this needs admin (the key from --token): give one with that role in --token <key> or KV_TOKEN\n',
+    });
     expect(admin).toEqual({ code: 0, stdout: '[]\n', stderr: '' });
     expect(readWatch.code).toBe(0);
     expect(jsonLines(readWatch.stdout)).toEqual([expect.objectContaining({ type: 'put', key: expect.stringMatching(/^auth:/) })]);
     expect(await (await fetch(`${server.url}/get/auth:b`, { headers: { Authorization: `Bearer ${KEYS.read}` } })).json()).toEqual({ key: 'auth:b', value: 2 });
+  });
+
+  it('exits 2, not 1, for a 409 that is no "already exists" (the subscription limit)', async () => {
+    const env = { KV_URL: server.url, KV_TOKEN: KEYS.admin };
+    const first = await kv(['subscribe', '--url', 'http://127.0.0.1:9/hook'], env);
+    expect(first.code).toBe(0);
+    const second = await kv(['subscribe', '--url', 'http://127.0.0.1:9/other'], env);
+    expect(second).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^kv: WEBHOOK_MAX_SUBSCRIPTIONS=1 subscriptions exist.*\n$/) });
   });
 });
 

@@ -1,8 +1,11 @@
 /** Exit codes of the kv client: part of its contract with scripts, so they never change meaning. */
 export const EXIT_OK = 0;
-/** The key (or subscription) is absent, already exists, or a precondition failed: HTTP 404, 409, 412. */
+/**
+ * The answer a script branches on, and only that: the key (or subscription) is not there, or, for `set --nx`, is
+ * there already. Each command says which answers these are (kv-store's 404 or 409 to that request).
+ */
 export const EXIT_NOT_FOUND = 1;
-/** Usage error, server unreachable, refused credentials, or anything else that went wrong. */
+/** Usage error, server unreachable, no kv-store at the URL, refused credentials, or anything else that went wrong. */
 export const EXIT_ERROR = 2;
 
 /** A failure the client reports as one line on stderr (never a stack trace) and turns into an exit code. */
@@ -16,22 +19,21 @@ export class CliError extends Error {
   }
 }
 
-/** The server answered with an error status; `message` is the server's own. */
+/** The server answered with an error status; `message` is the server's own (with a hint for 401 and 403). */
 export class HttpError extends CliError {
   constructor(
     readonly status: number,
     message: string,
+    exitCode: number = EXIT_ERROR,
     /** From a `Retry-After` header (429, 503), in milliseconds. */
     readonly retryAfterMs?: number,
   ) {
-    super(message, exitCodeOfStatus(status));
+    super(message, exitCode);
   }
 }
 
 /**
- * 404, 409 and 412 are answers about the data ("not there", "already there", "changed meanwhile") that a
- * script branches on; every other status means the request itself could not be served.
+ * What answered is not kv-store, or not at this URL: another service, a proxy's page, a redirect, or kv-store without
+ * the route asked for (a wrong path in the URL). Never exit code 1, whatever the status: it says nothing about a key.
  */
-export function exitCodeOfStatus(status: number): number {
-  return status === 404 || status === 409 || status === 412 ? EXIT_NOT_FOUND : EXIT_ERROR;
-}
+export class NotKvStoreError extends HttpError {}

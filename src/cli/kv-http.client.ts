@@ -1,4 +1,6 @@
-import { CliError, HttpError } from './cli.errors';
+import { CliError, EXIT_ERROR, EXIT_NOT_FOUND, HttpError, NotKvStoreError } from './cli.errors';
+import { type RawAnswer, sendRaw } from './http.transport';
+import { isErrorAnswer, type KeyFilter, type KvRecord, RECORD_PAGE, type Shape } from './kv-api.shapes';
 
 /** Where the client looks for the server when neither --url nor KV_URL says otherwise. */
 export const DEFAULT_SERVER_URL = 'http://localhost:8080';
@@ -12,21 +14,8 @@ const REQUEST_TIMEOUT_MS = 35_000;
 /** The largest page the server hands out (`limit` on /keys). */
 export const MAX_PAGE_SIZE = 10_000;
 
-/** One record of the REST API (`/keys/{key}`). */
-export interface KvRecord {
-  readonly key: string;
-  readonly value: unknown;
-  readonly revision: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-  readonly expiresAt: string | null;
-}
-
-/** Prefix and suffix filters of /keys, /search and /watch; undefined or empty is no filter. */
-export interface KeyFilter {
-  readonly prefix?: string;
-  readonly suffix?: string;
-}
+/** The message of kv-store's 404 for a path it has no route for (Nest's router), as opposed to a missing key. */
+const NO_ROUTE = /^Cannot [A-Z]+ \//;
 
 export type Query = Readonly<Record<string, string | number | boolean | undefined>>;
 
@@ -35,70 +24,104 @@ export interface RequestOptions {
   /** Sent as JSON. */
   readonly body?: unknown;
   readonly headers?: Readonly<Record<string, string>>;
-  /** Cancels the request; the fetch's own AbortError is then rethrown unchanged. */
+  /** Cancels the request; the transport's own AbortError is then rethrown unchanged. */
   readonly signal?: AbortSignal;
   /** False for streams, which stay open as long as they deliver. */
   readonly timeout?: boolean;
+  /**
+   * The error statuses that answer this request's question ("no such key" 404, "already exists" 409) and so exit
+   * with code 1. Any other error status exits 2.
+   */
+  readonly answers?: readonly number[];
 }
 
-/** The kv-store HTTP API as the CLI uses it: base URL, credentials, and the server's errors as CliErrors. */
+/** The API key and where it came from, so a refusal can name what to fix. */
+export interface Credentials {
+  readonly token: string;
+  /** `--token` or `KV_TOKEN`. */
+  readonly from: string;
+}
+
+/**
+ * The kv-store HTTP API as the CLI uses it: base URL, credentials, and the server's errors as CliErrors. Every answer
+ * is checked to be kv-store's (its error shape, the shape of the data asked for): anything else is a NotKvStoreError.
+ */
 export class KvHttpClient {
   readonly baseUrl: URL;
 
   constructor(
     serverUrl: string,
-    private readonly token?: string,
+    private readonly credentials?: Credentials,
   ) {
     this.baseUrl = parseServerUrl(serverUrl);
   }
 
-  /** A URL under the base URL, which may carry a path of its own (a server behind a path-routing proxy). */
-  urlFor(path: string, query: Query = {}): URL {
-    const url = new URL(path, this.baseUrl);
-    for (const [name, value] of Object.entries(query)) {
-      if (value !== undefined && value !== '') url.searchParams.set(name, String(value));
-    }
-    return url;
+  /** The server's URL as the user would write it (without the trailing slash the client adds). */
+  get displayUrl(): string {
+    return this.baseUrl.href.replace(/\/$/, '');
   }
 
   /**
-   * Sends one request. Resolves with the response when its status is 2xx; otherwise throws an HttpError with
-   * the server's message, or a CliError when the server cannot be reached or does not answer in time.
+   * Sends one request. Resolves with the answer when its status is 2xx; otherwise throws an HttpError with the
+   * server's message, a NotKvStoreError when the answer is not kv-store's, or a CliError when the server cannot be
+   * reached or does not answer in time.
+   *
+   * @param path relative to the base URL, its segments already encoded (see `segment`).
    */
-  async send(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
-    const url = this.urlFor(path, options.query);
+  async send(method: string, path: string, options: RequestOptions = {}): Promise<RawAnswer> {
     const headers: Record<string, string> = { Accept: 'application/json', ...options.headers };
-    if (this.token) headers.Authorization = `Bearer ${this.token}`;
+    if (this.credentials) headers.Authorization = `Bearer ${this.credentials.token}`;
     if (options.body !== undefined) headers['Content-Type'] = 'application/json';
     const signals = [options.signal, options.timeout === false ? undefined : AbortSignal.timeout(REQUEST_TIMEOUT_MS)].filter(
       (s): s is AbortSignal => s !== undefined,
     );
-    let res: Response;
+    let res: RawAnswer;
     try {
-      res = await fetch(url, {
+      res = await sendRaw({
         method,
+        origin: this.baseUrl,
+        target: this.target(path, options.query),
         headers,
         body: options.body === undefined ? undefined : JSON.stringify(options.body),
         signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
       });
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      throw networkError(error, url);
+      throw this.networkError(error);
     }
-    if (!res.ok) throw await httpErrorOf(res);
+    if (res.status < 200 || res.status > 299) throw await this.failure(res, method, path, options);
     return res;
   }
 
-  /** Sends one request and parses the JSON answer (undefined for 204 No Content). */
-  async json<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
+  /** Sends one request and reads its JSON answer, which must have `shape`. */
+  async json<T>(method: string, path: string, shape: Shape<T>, options: RequestOptions = {}): Promise<T> {
+    return this.read(await this.send(method, path, options), shape, method, path, options.signal);
+  }
+
+  /** Reads a 2xx answer's JSON body, which must have `shape`. */
+  async read<T>(res: RawAnswer, shape: Shape<T>, method: string, path: string, signal?: AbortSignal): Promise<T> {
+    const text = await this.bodyOf(res, method, path, signal);
+    const body = parseJson(text);
+    if (body !== undefined && shape.is(body)) return body;
+    throw new NotKvStoreError(res.status, this.notKvStore(`${method} ${this.pathOf(path)} answered ${statusLine(res)} ${describeBody(res, text, body, shape.name)}`));
+  }
+
+  /** Sends a request whose answer is 204 No Content (a DELETE). */
+  async noContent(method: string, path: string, options: RequestOptions = {}): Promise<void> {
     const res = await this.send(method, path, options);
-    if (res.status === 204) return undefined as T;
-    try {
-      return (await res.json()) as T;
-    } catch (error) {
-      if (options.signal?.aborted) throw error;
-      throw new CliError(`the server at ${this.baseUrl.origin} did not answer with JSON (${res.status} from ${method} ${path})`);
+    const text = await this.bodyOf(res, method, path, options.signal);
+    if (res.status !== 204) {
+      throw new NotKvStoreError(res.status, this.notKvStore(`${method} ${this.pathOf(path)} answered ${statusLine(res)} where kv-store answers 204 No Content`));
     }
+  }
+
+  /** Opens an event stream; the answer must be one (`text/event-stream`). */
+  async stream(path: string, options: RequestOptions): Promise<RawAnswer> {
+    const res = await this.send('GET', path, { ...options, headers: { ...options.headers, Accept: 'text/event-stream' }, timeout: false });
+    if (/^text\/event-stream\b/i.test(res.header('content-type') ?? '')) return res;
+    await this.bodyOf(res, 'GET', path, options.signal);
+    const type = res.header('content-type') || 'no Content-Type';
+    throw new NotKvStoreError(res.status, this.notKvStore(`GET ${this.pathOf(path)} answered ${statusLine(res)} with ${type} where kv-store answers an event stream`));
   }
 
   /**
@@ -108,7 +131,7 @@ export class KvHttpClient {
   async *records(filter: KeyFilter, pageSize: number, signal?: AbortSignal): AsyncGenerator<KvRecord> {
     let after: string | undefined;
     do {
-      const page = await this.json<{ items: KvRecord[]; next: string | null }>('GET', 'keys', {
+      const page = await this.json('GET', 'keys', RECORD_PAGE, {
         query: { prefix: filter.prefix, suffix: filter.suffix, limit: pageSize, after },
         signal,
       });
@@ -116,58 +139,125 @@ export class KvHttpClient {
       after = page.next ?? undefined;
     } while (after !== undefined);
   }
+
+  /** Path and query as they go on the request line: built as text, never resolved as a URL (see sendRaw). */
+  private target(path: string, query: Query = {}): string {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(query)) {
+      if (value !== undefined && value !== '') params.set(name, String(value));
+    }
+    const search = params.toString();
+    return `${this.pathOf(path)}${search && `?${search}`}`;
+  }
+
+  /** The path on the server: the base URL's own path (a server behind a path-routing proxy), then `path`. */
+  private pathOf(path: string): string {
+    return `${this.baseUrl.pathname}${path}`;
+  }
+
+  private notKvStore(reason: string): string {
+    return `no kv-store at ${this.displayUrl}: ${reason}; check --url or KV_URL`;
+  }
+
+  private async bodyOf(res: RawAnswer, method: string, path: string, signal?: AbortSignal): Promise<string> {
+    try {
+      return await res.text();
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      if (isTimeout(error)) throw this.networkError(error);
+      throw new CliError(`the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)}`);
+    }
+  }
+
+  private networkError(error: unknown): CliError {
+    if (isTimeout(error)) return new CliError(`no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`);
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    return new CliError(`cannot reach the server at ${this.baseUrl.origin}: ${typeof code === 'string' ? code : String(message ?? error)}`);
+  }
+
+  private async failure(res: RawAnswer, method: string, path: string, options: RequestOptions): Promise<HttpError> {
+    const request = `${method} ${this.pathOf(path)}`;
+    const text = await this.bodyOf(res, method, path, options.signal);
+    if (res.status >= 300 && res.status < 400) {
+      const location = res.header('location');
+      return new NotKvStoreError(res.status, this.notKvStore(`${request} was redirected${location ? ` to ${location}` : ''} (${statusLine(res)})`));
+    }
+    const body = parseJson(text);
+    if (!isErrorAnswer(body, res.status)) {
+      return new NotKvStoreError(res.status, this.notKvStore(`${request} answered ${statusLine(res)} ${describeBody(res, text, body)}`));
+    }
+    if (res.status === 404 && NO_ROUTE.test(body.message)) {
+      return new NotKvStoreError(res.status, this.notKvStore(`the server there has no route ${request}`));
+    }
+    let message = body.message;
+    if (body.details && body.details.length > 0) message += `: ${body.details.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join(', ')}`;
+    if (res.status === 401 || res.status === 403) message = this.refusal(res.status, message);
+    const retryAfter = Number(res.header('retry-after'));
+    return new HttpError(
+      res.status,
+      message,
+      options.answers?.includes(res.status) ? EXIT_NOT_FOUND : EXIT_ERROR,
+      Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
+    );
+  }
+
+  /** The server's words are about HTTP headers; a CLI user needs to know which option to fix. */
+  private refusal(status: number, message: string): string {
+    if (!this.credentials) return 'the server requires an API key: give one in --token <key> or KV_TOKEN';
+    const wanted = status === 401 ? 'a valid one' : 'one with that role';
+    return `${message} (the key from ${this.credentials.from}): give ${wanted} in --token <key> or KV_TOKEN`;
+  }
 }
 
 /**
- * Path segment for a key or id: percent-encoded, so `/`, `?`, `#`, `%`, spaces and emoji reach the server intact.
- *
- * @throws CliError for `.` and `..`, which URL parsing resolves away (also percent-encoded) before a request is sent.
+ * Path segment for a key or id: percent-encoded, so `/`, `?`, `#`, `%`, spaces and emoji reach the server intact. The
+ * keys `.` and `..` are sent as `%2E` and `%2E%2E`, which no proxy or server takes for a step in the path.
  */
 export function segment(text: string): string {
-  if (text === '.' || text === '..') throw new CliError(`"${text}" cannot be sent as part of a URL path (it would be resolved away)`);
-  return encodeURIComponent(text);
+  return text === '.' || text === '..' ? text.replaceAll('.', '%2E') : encodeURIComponent(text);
 }
 
 function parseServerUrl(text: string): URL {
+  // `localhost:8080` would parse as a URL of scheme "localhost": without `scheme://`, the address is http's.
+  const withScheme = /^[a-z][a-z\d+.-]*:\/\//i.test(text) ? text : `http://${text}`;
   let url: URL;
   try {
-    url = new URL(text);
+    url = new URL(withScheme);
   } catch {
     throw new CliError(`invalid server URL "${text}" (--url or KV_URL): expected e.g. ${DEFAULT_SERVER_URL}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new CliError(`invalid server URL "${text}" (--url or KV_URL): only http and https are supported`);
   }
-  // Relative paths resolve against the last "directory", so /kv must become /kv/ to keep the prefix.
   if (!url.pathname.endsWith('/')) url.pathname += '/';
   url.search = '';
   url.hash = '';
   return url;
 }
 
-function networkError(error: unknown, url: URL): CliError {
-  if (error instanceof Error && error.name === 'TimeoutError') {
-    return new CliError(`no answer from ${url.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`);
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
   }
-  // undici reports "fetch failed" and puts the useful part (ECONNREFUSED, ENOTFOUND, a TLS error) in `cause`.
-  const cause = (error as { cause?: { code?: string; message?: string } } | undefined)?.cause;
-  const reason = cause?.code ?? cause?.message ?? (error instanceof Error ? error.message : String(error));
-  return new CliError(`cannot reach the server at ${url.origin}: ${reason}`);
 }
 
-async function httpErrorOf(res: Response): Promise<HttpError> {
-  const text = await res.text().catch(() => '');
-  let message = `HTTP ${res.status} ${res.statusText}`.trim();
-  try {
-    const body = JSON.parse(text) as { message?: unknown; details?: unknown };
-    if (Array.isArray(body.message)) message = body.message.join('; ');
-    else if (body.message !== undefined) message = String(body.message);
-    if (Array.isArray(body.details) && body.details.length > 0) {
-      message += `: ${body.details.map((d) => (typeof d === 'string' ? d : JSON.stringify(d))).join(', ')}`;
-    }
-  } catch {
-    // Not the server's JSON error (a proxy's HTML page, say): the status line is all there is to say.
-  }
-  const retryAfter = Number(res.headers.get('retry-after'));
-  return new HttpError(res.status, message, Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined);
+const statusLine = (res: RawAnswer): string => `${res.status}${res.statusText && ` ${res.statusText}`}`;
+
+/** What came instead of kv-store's JSON (`expected`: its error, or the data asked for), in a few words. */
+function describeBody(res: RawAnswer, text: string, parsed: unknown, expected = "kv-store's error"): string {
+  if (text.trim() === '') return 'with an empty body';
+  if (parsed !== undefined) return `with JSON that is not ${expected}: ${ellipsis(text.trim(), 80)}`;
+  const type = res.header('content-type')?.split(';')[0].trim().toLowerCase();
+  if (type === 'text/html' || /^\s*</.test(text)) return 'with an HTML page';
+  return `with ${type ? `a ${type} body` : 'a body'} that is not JSON`;
+}
+
+const ellipsis = (text: string, max: number): string => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** AbortSignal.timeout's reason, as the transport reports it (the AbortError's cause) or as is. */
+function isTimeout(error: unknown): boolean {
+  const { name, cause } = error as { name?: unknown; cause?: { name?: unknown } };
+  return name === 'TimeoutError' || cause?.name === 'TimeoutError';
 }

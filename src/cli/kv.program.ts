@@ -3,13 +3,14 @@ import { CliError, EXIT_ERROR, EXIT_OK } from './cli.errors';
 import { DEFAULT_SERVER_URL, KvHttpClient, MAX_PAGE_SIZE } from './kv-http.client';
 import {
   type CommandContext,
-  deleteKey,
-  getValue,
+  deleteKeys,
+  getValues,
   listAll,
   listSubscriptions,
   search,
   setPair,
   subscribe,
+  timeToLive,
   unsubscribe,
   watch,
 } from './kv.commands';
@@ -20,6 +21,8 @@ import { parseValue } from './value.parser';
 export interface Settings {
   readonly url: string;
   readonly token?: string;
+  /** Where `token` came from (`--token` or `KV_TOKEN`), for the hint when the server refuses it. */
+  readonly tokenFrom?: string;
   readonly json: boolean;
 }
 
@@ -37,7 +40,8 @@ export interface ProgramContext {
 
 /** The settings as the environment gives them, before any command-line option. */
 export function settingsFromEnv(env: NodeJS.ProcessEnv): Settings {
-  return { url: env.KV_URL || DEFAULT_SERVER_URL, token: env.KV_TOKEN || undefined, json: false };
+  const token = env.KV_TOKEN || undefined;
+  return { url: env.KV_URL || DEFAULT_SERVER_URL, token, tokenFrom: token && 'KV_TOKEN', json: false };
 }
 
 /**
@@ -83,19 +87,24 @@ Values: a value is parsed as JSON when it is valid JSON (5 is a number, true a b
 Global options (--url, --token, --json) go before the command or after it. After subscribe, --url is the
 webhook's URL: give the server's before the command (kv --url <server> subscribe --url <webhook>) or in KV_URL.
 
-Interactive mode: kv without a command opens a kv> prompt with the same commands, plus help, exit and quit
-(Ctrl-D leaves, Ctrl-C stops a running watch). When stdin is not a terminal, kv reads the commands line by
-line, without prompts, and exits with the code of the last command that failed (0 if none did). Arguments
-with spaces are quoted with '...' or "...".
+The server URL may leave out http:// (--url localhost:8080). Any key works in every command, . and .. too.
+
+Interactive mode: kv without a command opens a kv> prompt with the same commands, plus help, exit [code] and
+quit (Tab completes commands and options, Ctrl-D leaves, Ctrl-C stops a running watch). When stdin is not a
+terminal, kv reads the commands line by line, without prompts, and exits with the code of the last command
+that failed (0 if none did), or with the code given to exit. Arguments with spaces are quoted with '...' or "...".
 ${ENVIRONMENT_HELP}
 
 Exit codes:
   0  success
-  1  not found, already exists, or precondition failed (HTTP 404, 409, 412)
-  2  usage error, server unreachable, refused credentials (401, 403) or any other error`;
+  1  the answer is no: the key (or subscription) is not there (get, del, ttl, put, set --xx, unsubscribe),
+     or is there already (set --nx); with several keys, when any of them is missing
+  2  anything else: usage error, server unreachable, no kv-store at the URL (a wrong address or path,
+     another service, a proxy's page), refused credentials (401, 403), any other error`;
 
 const SHELL_HELP = `
-In the shell: help [command], exit or quit (or Ctrl-D) to leave; Ctrl-C stops a running watch.`;
+In the shell: help [command]; exit [code] or quit (or Ctrl-D) to leave, with 0 unless a code is given;
+Tab completes commands and options; Ctrl-C stops a running watch.`;
 
 /** The help text after a command's options: examples, then an optional note. */
 function examples(lines: readonly string[], note = ''): string {
@@ -117,17 +126,21 @@ function buildProgram(ctx: ProgramContext, setExitCode: (code: number) => void):
     .configureOutput({
       writeOut: (text) => ctx.streams.stdout.write(text),
       writeErr: (text) => ctx.streams.stderr.write(text),
-      // One line, like every other error the client reports.
-      outputError: (text, write) => write(`kv: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}\n`),
+      outputError: usageError(),
     });
   withConnectionOptions(program, true);
   program.addHelpText('after', ctx.startShell ? `${GENERAL_HELP}\n${examples(ROOT_EXAMPLES)}` : SHELL_HELP);
 
-  /** Binds a command's action to its settings; `ownUrl` is false for subscribe, whose --url is the webhook. */
+  /**
+   * Binds a command's action to its settings; `ownUrl` is false for subscribe, whose --url is the webhook. An action
+   * that printed its answers and still failed in part (some of several keys missing) resolves with the exit code.
+   */
   const run =
-    <A extends unknown[]>(action: (cmd: CommandContext, ...args: A) => Promise<void>, ownUrl = true) =>
-    (cmd: Command, ...args: A): Promise<void> =>
-      action(commandContext(cmd, ctx, ownUrl), ...args);
+    <A extends unknown[]>(action: (cmd: CommandContext, ...args: A) => Promise<number | void>, ownUrl = true) =>
+    async (cmd: Command, ...args: A): Promise<void> => {
+      const exitCode = await action(commandContext(cmd, ctx, ownUrl), ...args);
+      if (exitCode !== undefined) setExitCode(exitCode);
+    };
 
   withValueOptions(
     program
@@ -158,16 +171,21 @@ function buildProgram(ctx: ProgramContext, setExitCode: (code: number) => void):
       run(setPair)(cmd, key, parseValue(value, opts.string), { ttl: opts.ttl, xx: true }),
     );
 
-  withConnectionOptions(program.command('get').description('print the value of a key (exit code 1 if absent)').argument('<key>', 'the key'))
-    .addHelpText(
-      'after',
-      examples(['kv get name', 'kv get user:42 --json'], 'With --json it prints the whole record: {key, value, revision, createdAt, updatedAt, expiresAt}.'),
-    )
-    .action((key: string, _opts: unknown, cmd: Command) => run(getValue)(cmd, key));
+  withConnectionOptions(
+    program.command('get').description('print the value of one or more keys (exit code 1 if one is absent)').argument('<keys...>', 'the key, or several'),
+  )
+    .addHelpText('after', examples(['kv get name', 'kv get user:42 --json', 'kv get name user:42 missing'], GET_HELP))
+    .action((keys: string[], _opts: unknown, cmd: Command) => run(getValues)(cmd, keys));
 
-  withConnectionOptions(program.command('del').description('delete a key (exit code 1 if absent)').argument('<key>', 'the key'))
-    .addHelpText('after', examples(['kv del name']))
-    .action((key: string, _opts: unknown, cmd: Command) => run(deleteKey)(cmd, key));
+  withConnectionOptions(
+    program.command('del').description('delete one or more keys (exit code 1 if one is absent)').argument('<keys...>', 'the key, or several'),
+  )
+    .addHelpText('after', examples(['kv del name', 'kv del a b c --json'], DEL_HELP))
+    .action((keys: string[], _opts: unknown, cmd: Command) => run(deleteKeys)(cmd, keys));
+
+  withConnectionOptions(program.command('ttl').description('print the seconds a key has left before it expires (exit code 1 if absent)').argument('<key>', 'the key'))
+    .addHelpText('after', examples(['kv ttl session:1', 'kv ttl session:1 --json'], TTL_HELP))
+    .action((key: string, _opts: unknown, cmd: Command) => run(timeToLive)(cmd, key));
 
   withConnectionOptions(withPageSize(program.command('getall').description('list every key with its value, in key order (all pages)')))
     .addHelpText('after', examples(['kv getall', 'kv getall --json'], 'With --json it prints one object of key to value, in key order.'))
@@ -250,13 +268,40 @@ function buildProgram(ctx: ProgramContext, setExitCode: (code: number) => void):
     .addHelpText('after', examples(['kv unsubscribe 0b0f7d8e-7d1a-4d8e-9a51-3f0f5b1c2d3e']))
     .action((id: string, _opts: unknown, cmd: Command) => run(unsubscribe)(cmd, id));
 
+  // A usage error names where to read up on the command: `kv get --help`, or in the shell `help get`.
+  for (const command of program.commands) command.configureOutput({ outputError: usageError(helpFor(ctx, command.name())) });
+
   // Set last: subcommands inherit it when created, and they must reject extra arguments.
   program.allowExcessArguments(true).action(async (_opts: unknown, cmd: Command) => {
-    if (cmd.args.length > 0) program.error(`unknown command '${cmd.args[0]}' (see kv --help)`, { code: 'commander.unknownCommand' });
+    if (cmd.args.length > 0) program.error(`unknown command '${cmd.args[0]}' (${helpFor(ctx)})`, { code: 'commander.unknownCommand' });
     if (ctx.startShell) setExitCode(await ctx.startShell(settingsOf(cmd, ctx, true)));
-    else program.error('missing command (type help for the list)', { code: 'commander.missingArgument' });
+    else program.error(`missing command (${helpFor(ctx)})`, { code: 'commander.missingArgument' });
   });
   return program;
+}
+
+/** Where help is: the shell has a help command, the command line --help. */
+function helpFor(ctx: ProgramContext, command?: string): string {
+  if (ctx.startShell) return command ? `see kv ${command} --help` : 'see kv --help';
+  return command ? `type help ${command}` : 'type help for the commands';
+}
+
+/** Commander's error as one line, like every other error the client reports, with where to find help. */
+function usageError(hint?: string): (text: string, write: (text: string) => void) => void {
+  return (text, write) => write(`kv: ${text.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' ')}${hint ? ` (${hint})` : ''}\n`);
+}
+
+/**
+ * The shell's vocabulary for Tab completion: each command with its options (help, exit and quit are the shell's
+ * own). Read from the same program the commands run in, so it cannot miss one.
+ */
+export function commandOptions(): ReadonlyMap<string, readonly string[]> {
+  const ignore = { write: () => true };
+  const ctx: ProgramContext = { streams: { stdout: ignore, stderr: ignore }, env: {}, defaults: settingsFromEnv({}), signal: new AbortController().signal, version: '' };
+  const program = buildProgram(ctx, () => undefined);
+  return new Map(
+    program.commands.map((command) => [command.name(), [...command.options.map((o) => o.long).filter((o) => o !== undefined), '--help'].sort()]),
+  );
 }
 
 interface SetFlags {
@@ -271,6 +316,24 @@ const WATCH_HELP = `Each change prints as: <time> #<revision> <put|delete|expire
 reconnects and resumes after the last revision it received (Last-Event-ID), so nothing is missed or repeated. If the
 server no longer has those changes, watch says so ({"type":"reset","revision":N} with --json) and carries on.`;
 
+const GET_HELP = `With --json it prints the whole record: {key, value, revision, createdAt, updatedAt, expiresAt}.
+
+With several keys it prints a table of the keys found, in the order given (--json: an array of records, null
+for a missing key); each missing key is an error line on stderr, and the exit code is 1. The keys are read
+each on its own, several at a time: not a snapshot, each value is the one of its own moment (the revisions
+order them). Any other error (exit code 2) stops the command, and nothing is printed.`;
+
+const DEL_HELP = `Several keys are deleted one after the other, in the order given, each on its own: not atomic, and another
+client may see some deleted and others not yet. A missing key is an error line on stderr and exit code 1, and
+the other keys are still deleted. Any other error (exit code 2) stops at its key: the keys before it were
+deleted (or reported missing), the ones after it were not tried.
+Prints OK for one key, "deleted N of M keys" for several; --json prints {"key","deleted"} for one key, an array
+of them (in the order given) for several.`;
+
+const TTL_HELP = `Prints the whole seconds left (0: it expires within the second), from the key's expiresAt and the server's
+clock (its Date header), or "none" for a key without expiry. A missing key exits with code 1.
+With --json it prints {"key","ttl","expiresAt"}: ttl in seconds, both null without expiry.`;
+
 const ROOT_EXAMPLES = [
   'kv set name ashish',
   'kv get name',
@@ -283,7 +346,7 @@ const ROOT_EXAMPLES = [
 ];
 
 function withConnectionOptions(cmd: Command, serverUrl = true): Command {
-  if (serverUrl) cmd.option('--url <url>', `server URL (default: $KV_URL, else ${DEFAULT_SERVER_URL})`);
+  if (serverUrl) cmd.option('--url <url>', `server URL, http:// if no scheme is given (default: $KV_URL, else ${DEFAULT_SERVER_URL})`);
   return cmd
     .option('--token <key>', 'API key, sent as Authorization: Bearer <key> (default: $KV_TOKEN)')
     .option('--json', 'machine-readable output: one JSON document per command (watch: one JSON object per line)');
@@ -335,16 +398,21 @@ function integer(flag: string, min: number, max = Number.MAX_SAFE_INTEGER): (tex
 function settingsOf(cmd: Command, ctx: ProgramContext, ownUrl: boolean): Settings {
   const own = cmd.opts<ConnectionFlags>();
   const global = cmd.parent?.opts<ConnectionFlags>() ?? {};
+  const token = own.token ?? global.token;
   return {
     url: (ownUrl ? own.url : undefined) ?? global.url ?? ctx.defaults.url,
-    token: own.token ?? global.token ?? ctx.defaults.token,
+    ...(token === undefined ? { token: ctx.defaults.token, tokenFrom: ctx.defaults.tokenFrom } : { token, tokenFrom: '--token' }),
     json: Boolean(own.json || global.json || ctx.defaults.json),
   };
 }
 
 function commandContext(cmd: Command, ctx: ProgramContext, ownUrl: boolean): CommandContext {
-  const settings = settingsOf(cmd, ctx, ownUrl);
-  return { client: new KvHttpClient(settings.url, settings.token), out: new Output(settings.json, ctx.streams, ctx.env), signal: ctx.signal };
+  const { url, token, tokenFrom, json } = settingsOf(cmd, ctx, ownUrl);
+  return {
+    client: new KvHttpClient(url, token ? { token, from: tokenFrom ?? '--token' } : undefined),
+    out: new Output(json, ctx.streams, ctx.env),
+    signal: ctx.signal,
+  };
 }
 
 function report(error: unknown, ctx: ProgramContext): number {

@@ -17,9 +17,13 @@ export interface ShellOptions {
   readonly signal: AbortSignal;
   /** Runs one command line and resolves with its exit code. */
   readonly run: (args: string[], signal: AbortSignal) => Promise<number>;
+  /** The commands, each with its options, for Tab completion. */
+  readonly commands: ReadonlyMap<string, readonly string[]>;
 }
 
 const EXIT_WORDS = new Set(['exit', 'quit']);
+/** The shell's own words, besides the commands. */
+const SHELL_WORDS = ['help', ...EXIT_WORDS];
 
 /**
  * The `kv>` prompt, or, when stdin is not a terminal, a script runner: one command per line, run one after the
@@ -37,6 +41,7 @@ export async function runShell(options: ShellOptions): Promise<number> {
     history: interactive && options.historyFile !== undefined ? loadHistory(options.historyFile) : [],
     historySize: interactive ? HISTORY_SIZE : 0,
     removeHistoryDuplicates: true,
+    completer: completer(options.commands),
   });
   if (interactive && options.historyFile !== undefined) rl.on('history', historySaver(options.historyFile));
 
@@ -64,7 +69,10 @@ export async function runShell(options: ShellOptions): Promise<number> {
       if (options.signal.aborted) break;
       const result = await runLine(line, options, out, (controller) => (running = controller));
       running = undefined;
-      if (result === 'exit') break;
+      if (typeof result === 'object') {
+        exitCode = result.exit;
+        break;
+      }
       if (result !== EXIT_OK) exitCode = result;
       if (interactive) rl.prompt();
     }
@@ -80,7 +88,7 @@ async function runLine(
   options: ShellOptions,
   out: Output,
   setRunning: (controller: AbortController) => void,
-): Promise<number | 'exit'> {
+): Promise<number | { readonly exit: number }> {
   let words: string[];
   try {
     words = splitLine(line);
@@ -89,8 +97,33 @@ async function runLine(
     return EXIT_ERROR;
   }
   if (words.length === 0 || words[0].startsWith('#')) return EXIT_OK;
-  if (EXIT_WORDS.has(words[0])) return 'exit';
+  if (EXIT_WORDS.has(words[0])) {
+    // Leaving on purpose is no failure: 0 unless a code is given (sh's exit would pass on the last command's status).
+    const code = words.length === 1 ? EXIT_OK : words.length === 2 && /^\d{1,3}$/.test(words[1]) ? Number(words[1]) : NaN;
+    if (code <= 255) return { exit: code };
+    out.error(`${words[0]} takes one exit code, a whole number from 0 to 255 (type help)`);
+    return EXIT_ERROR;
+  }
   const controller = new AbortController();
   setRunning(controller);
   return options.run(words, AbortSignal.any([options.signal, controller.signal]));
+}
+
+/**
+ * Tab completion: the first word from the commands and the shell's own words, the word after `help` from the
+ * commands, and a word that starts with `-` from the options of the line's command. A single match is completed
+ * with a space after it; several are listed by readline.
+ */
+export function completer(commands: ReadonlyMap<string, readonly string[]>): (line: string) => [string[], string] {
+  const firstWords = [...commands.keys(), ...SHELL_WORDS].sort();
+  return (line) => {
+    const words = line.trimStart().split(/\s+/);
+    const word = words[words.length - 1];
+    let candidates: readonly string[] = [];
+    if (words.length === 1) candidates = firstWords;
+    else if (words.length === 2 && words[0] === 'help') candidates = [...commands.keys()];
+    else if (word.startsWith('-')) candidates = commands.get(words[0]) ?? [];
+    const hits = candidates.filter((candidate) => candidate.startsWith(word));
+    return [hits.length === 1 ? [`${hits[0]} `] : hits, word];
+  };
 }

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runShell } from './kv.shell';
-import { type ProgramContext, runCommandLine, settingsFromEnv } from './kv.program';
+import { commandOptions, type ProgramContext, runCommandLine, settingsFromEnv } from './kv.program';
 import { historyFileOf } from './shell.history';
 
 /**
@@ -38,6 +38,7 @@ async function main(): Promise<void> {
         serverUrl: settings.url,
         signal: controller.signal,
         run: (args, signal) => runCommandLine(args, { ...context, defaults: settings, signal, startShell: undefined }),
+        commands: commandOptions(),
       }),
   };
   process.exitCode = await runCommandLine(process.argv.slice(2), context);

@@ -1,6 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CliError, HttpError } from './cli.errors';
-import type { KeyFilter, KvHttpClient } from './kv-http.client';
+import type { WatchFilter } from './kv-api.shapes';
+import type { KvHttpClient } from './kv-http.client';
+import type { RawAnswer } from './http.transport';
 import { type SseFrame, SseParser } from './sse.parser';
 
 /** A change as /watch streams it (and webhooks deliver it). */
@@ -11,11 +13,6 @@ export interface ChangeEvent {
   readonly prevValue?: unknown;
   readonly revision: number;
   readonly time: string;
-}
-
-/** Which keys to follow: at most one of key, prefix and suffix; none follows every key. */
-export interface WatchFilter extends KeyFilter {
-  readonly key?: string;
 }
 
 export interface WatchOptions {
@@ -102,13 +99,12 @@ class WatchSession {
     const timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
     const streamSignal = AbortSignal.any([signal, idle.signal]);
     try {
-      let res: Response;
+      let res: RawAnswer;
       try {
-        res = await this.client.send('GET', 'watch', {
+        res = await this.client.stream('watch', {
           query: { key: this.options.filter.key, prefix: this.options.filter.prefix, suffix: this.options.filter.suffix },
-          headers: { Accept: 'text/event-stream', ...(this.lastId !== undefined && { 'Last-Event-ID': String(this.lastId) }) },
+          headers: this.lastId === undefined ? {} : { 'Last-Event-ID': String(this.lastId) },
           signal: streamSignal,
-          timeout: false,
         });
       } catch (error) {
         if (signal.aborted) return { kind: 'ended' };
@@ -122,9 +118,9 @@ class WatchSession {
       const parser = new SseParser();
       const decoder = new TextDecoder();
       try {
-        for await (const chunk of res.body ?? []) {
+        for await (const chunk of res.body) {
           timer.refresh();
-          for (const frame of parser.push(decoder.decode(chunk as Uint8Array, { stream: true }))) {
+          for (const frame of parser.push(decoder.decode(chunk, { stream: true }))) {
             // One chunk can carry many events (a replay); none may follow the one that ended the watch (--count).
             if (signal.aborted) return { kind: 'ended' };
             this.handle(frame);
