@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { KV } from './helpers/kv-cli';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 const run = promisify(execFile);
@@ -11,7 +13,7 @@ interface Example {
   readonly expected: string;
 }
 
-/** Every `$ command` in the README's console blocks, with the lines it shows as output. */
+/** Every `$ command` (curl, or the built `kv` CLI) in the README's console blocks, with the lines it shows as output. */
 function readmeExamples(): Example[] {
   const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
   const examples: Example[] = [];
@@ -40,26 +42,42 @@ const normalise = (text: string): string =>
     .filter((line) => line.trim() !== '')
     .join('\n');
 
+/** A command runs kv when its first word, or the first word after a pipe, is `kv`. */
+const runsKv = (command: string): boolean => /(^|\|\s*)kv\s/.test(command);
+
 describe('README examples', () => {
   let t: TestApp;
+  let bin: string;
   const examples = readmeExamples();
 
   beforeAll(async () => {
     t = await startTestApp();
+    // `kv` on the PATH of the examples is the built CLI, as `npm link` would make it.
+    bin = mkdtempSync(join(tmpdir(), 'kv-readme-'));
+    writeFileSync(join(bin, 'kv'), `#!/bin/sh\nexec '${process.execPath}' '${KV}' "$@"\n`);
+    chmodSync(join(bin, 'kv'), 0o755);
   });
-  afterAll(() => t.close());
+  afterAll(async () => {
+    await t.close();
+    rmSync(bin, { recursive: true, force: true });
+  });
 
   it('has examples to check', () => {
     expect(examples.length).toBeGreaterThanOrEqual(15);
-    expect(examples.every((e) => e.command.startsWith('curl ') && e.command.includes('localhost:8080'))).toBe(true);
+    // curl names the server; kv finds it in KV_URL (or is given --url localhost:8080)
+    expect(examples.filter((e) => !runsKv(e.command)).every((e) => e.command.startsWith('curl ') && e.command.includes('localhost:8080'))).toBe(true);
+    expect(examples.filter((e) => runsKv(e.command)).length).toBeGreaterThanOrEqual(15);
   });
 
   // In order, on one fresh server: later examples build on earlier ones (revisions, keys).
   it('produce the output the README shows', async () => {
-    const port = new URL(t.url).port;
+    const address = new URL(t.url).host;
+    const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, KV_URL: t.url, KV_TOKEN: '', KV_HISTORY_FILE: '', NO_COLOR: '1' };
     for (const { command, expected } of examples) {
-      const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:8080', `127.0.0.1:${port}`)]);
-      expect({ command, output: normalise(stdout) }).toEqual({ command, output: normalise(expected) });
+      const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:8080', address)], { env });
+      // The README shows the address it told the reader to use.
+      const output = normalise(stdout.replaceAll(address, 'localhost:8080'));
+      expect({ command, output }).toEqual({ command, output: normalise(expected) });
     }
   });
 });
