@@ -110,6 +110,10 @@ describe('kv tells kv-store from anything else, and a missing key from a wrong s
     expect(run.stdout.endsWith(`${found}\ndeleted 2 of 2 keys\n`)).toBe(true);
     expect(run.stderr).toBe('kv: Key not found: .\n');
     expect(run.code).toBe(1);
+    // on the wire: percent-encoded, so no proxy on the way resolves them as path steps either
+    const paths = server.lines.map((line) => /"url":"(\/keys\/[^"]*)"/.exec(line)?.[1]).filter((p) => p !== undefined);
+    expect(paths).toEqual(expect.arrayContaining(['/keys/%2E', '/keys/%2E%2E']));
+    expect(paths).not.toContain('/keys/.');
 
     const { code, stdout } = await watcher.exited;
     expect(code).toBe(0);
