@@ -86,7 +86,7 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
     const json = await kv(['--json'], env, ['cli:name', 'cli:n', 'cli:neg', 'cli:s', 'cli:obj', 'cli:t', "'team/a b?'"].map((k) => `get ${k}\n`).join('') + 'set cli:x 1\n');
     expect(json).toMatchObject({ code: 0, stderr: '' });
     const [name, n, neg, s, obj, t, odd, set] = jsonLines(json.stdout);
-    expect(name).toEqual({ key: 'cli:name', value: 'ashish-sharma', revision: expect.any(Number), createdAt: expect.any(String), updatedAt: expect.any(String), expiresAt: null });
+    expect(name).toEqual({ key: 'cli:name', value: 'ashish-sharma', revision: expect.any(Number), keyspace: expect.any(String), createdAt: expect.any(String), updatedAt: expect.any(String), expiresAt: null });
     expect([n.value, neg.value, s.value, obj.value, odd]).toEqual([5, -5, '5', { a: [1, true, null] }, expect.objectContaining({ key: 'team/a b?', value: true })]);
     expect(t.expiresAt).toEqual(expect.any(String));
     expect(set).toEqual({ status: 'success', message: 'key-value pair is set successfully' });
@@ -230,8 +230,8 @@ describe('kv, the command-line client (built dist/cli/kv.js against a real serve
     expect(s.code).toBe(0);
     const events = jsonLines(s.stdout);
     expect(events).toEqual([
-      { type: 'put', key: 'live:k', value: { v: 1 }, revision: expect.any(Number), time: expect.any(String) },
-      { type: 'delete', key: 'live:k', prevValue: { v: 1 }, revision: expect.any(Number), time: expect.any(String) },
+      { type: 'put', key: 'live:k', value: { v: 1 }, keyspace: expect.any(String), revision: expect.any(Number), time: expect.any(String) },
+      { type: 'delete', key: 'live:k', prevValue: { v: 1 }, keyspace: expect.any(String), revision: expect.any(Number), time: expect.any(String) },
     ]);
     expect(events[1].revision).toBe((events[0].revision as number) + 1);
     expect(h.code).toBe(0);

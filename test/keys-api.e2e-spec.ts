@@ -12,6 +12,9 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
   });
   afterEach(() => t.close());
 
+  /** The ETag of `revision` in the store's keyspace. */
+  const tag = async (revision: number): Promise<string> => `"${(await request(t.url).get('/health/ready')).body.details.store.keyspace}:${revision}"`;
+
   const put = (key: string, body: unknown, headers: Record<string, string> = {}) =>
     request(t.url)
       .put(`/keys/${encodeURIComponent(key)}`)
@@ -23,11 +26,12 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
       const created = await put('user:42', { value: { name: 'ashish' } });
       expect(created.status).toBe(201);
       expect(created.headers.location).toBe('/keys/user%3A42');
-      expect(created.headers.etag).toBe(`"${created.body.revision}"`);
+      expect(created.headers.etag).toBe(`"${created.body.keyspace}:${created.body.revision}"`);
       expect(created.body).toEqual({
         key: 'user:42',
         value: { name: 'ashish' },
         revision: 1,
+        keyspace: expect.stringMatching(/^[0-9a-f]{12}$/),
         createdAt: expect.stringMatching(ISO),
         updatedAt: expect.stringMatching(ISO),
         expiresAt: null,
@@ -36,7 +40,7 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
       expect(replaced.status).toBe(200);
       expect(replaced.headers.location).toBeUndefined();
       expect(replaced.body).toMatchObject({ value: 'v2', revision: 2, createdAt: created.body.createdAt });
-      expect(replaced.headers.etag).toBe('"2"');
+      expect(replaced.headers.etag).toBe(await tag(2));
     });
 
     it('stores null as a value', async () => {
@@ -93,11 +97,22 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
 
     it('If-Match accepts a list of tags and *, and fails with 412 on an absent key', async () => {
       await put('k', { value: 1 });
-      expect((await put('k', { value: 2 }, { 'If-Match': '"99", "1"' })).status).toBe(200);
+      expect((await put('k', { value: 2 }, { 'If-Match': `${await tag(99)}, ${await tag(1)}` })).status).toBe(200);
       expect((await put('k', { value: 3 }, { 'If-Match': '*' })).status).toBe(200);
       expect((await put('absent', { value: 1 }, { 'If-Match': '*' })).status).toBe(412);
-      expect((await put('absent', { value: 1 }, { 'If-Match': '"1"' })).status).toBe(412);
+      expect((await put('absent', { value: 1 }, { 'If-Match': await tag(1) })).status).toBe(412);
       expect((await request(t.url).get('/keys/absent')).status).toBe(404);
+    });
+
+    it('If-Match compares tags exactly: a bare revision, another spelling or another keyspace never matches', async () => {
+      const current = (await put('k', { value: 1 })).headers.etag as string;
+      const [keyspace, revision] = current.slice(1, -1).split(':');
+      for (const stale of [`"${revision}"`, `"${keyspace}:0${revision}"`, `"${keyspace.replace(/^./, (c) => (c === 'a' ? 'b' : 'a'))}:${revision}"`, `W/${current}`]) {
+        const res = await put('k', { value: 'stale' }, { 'If-Match': stale });
+        expect([400, 412]).toContain(res.status);
+      }
+      expect((await request(t.url).get('/keys/k')).body.value).toBe(1);
+      expect((await put('k', { value: 2 }, { 'If-Match': current })).status).toBe(200);
     });
 
     it('If-None-Match: * creates only', async () => {
@@ -119,17 +134,17 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
       await put('a', { value: [1, 2] });
       const res = await request(t.url).get('/keys/a');
       expect(res.status).toBe(200);
-      expect(res.headers.etag).toBe('"1"');
+      expect(res.headers.etag).toBe(await tag(1));
       expect(res.body).toMatchObject({ key: 'a', value: [1, 2], revision: 1, expiresAt: null });
     });
 
     it('answers 304 to If-None-Match with the current ETag, 200 after a change', async () => {
       await put('a', { value: 1 });
-      const notModified = await request(t.url).get('/keys/a').set('If-None-Match', '"1"');
+      const notModified = await request(t.url).get('/keys/a').set('If-None-Match', await tag(1));
       expect(notModified.status).toBe(304);
       expect(notModified.text).toBe('');
       await put('a', { value: 2 });
-      expect((await request(t.url).get('/keys/a').set('If-None-Match', '"1"')).status).toBe(200);
+      expect((await request(t.url).get('/keys/a').set('If-None-Match', await tag(1))).status).toBe(200);
     });
 
     it('answers 404 in the error shape', async () => {
@@ -154,9 +169,9 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
     it('honours If-Match', async () => {
       await put('d', { value: 1 });
       await put('d', { value: 2 });
-      expect((await request(t.url).delete('/keys/d').set('If-Match', '"1"')).status).toBe(412);
+      expect((await request(t.url).delete('/keys/d').set('If-Match', await tag(1))).status).toBe(412);
       expect((await request(t.url).get('/keys/d')).status).toBe(200);
-      expect((await request(t.url).delete('/keys/d').set('If-Match', '"2"')).status).toBe(204);
+      expect((await request(t.url).delete('/keys/d').set('If-Match', await tag(2))).status).toBe(204);
     });
 
     it('bumps the store revision', async () => {
@@ -176,6 +191,7 @@ describe.each(DRIVERS)('REST /keys API (e2e, %s driver)', (driverName) => {
         key: 'a',
         value: 'a',
         revision: 2,
+        keyspace: expect.stringMatching(/^[0-9a-f]{12}$/),
         createdAt: expect.stringMatching(ISO),
         updatedAt: expect.stringMatching(ISO),
         expiresAt: null,

@@ -32,6 +32,9 @@ function readmeExamples(): Example[] {
   return examples;
 }
 
+/** The keyspace id the README's examples show. */
+const README_KEYSPACE = '5f0c2a9be41d';
+
 const ISO_TIME = /\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z/g;
 // Blank lines are dropped on both sides: the README's blocks leave them out (SSE frames end with one).
 const normalise = (text: string): string =>
@@ -72,11 +75,13 @@ describe('README examples', () => {
   // In order, on one fresh server: later examples build on earlier ones (revisions, keys).
   it('produce the output the README shows', async () => {
     const address = new URL(t.url).host;
+    // The README shows one keyspace id; every server begins its own.
+    const keyspace = ((await (await fetch(`${t.url}/health/ready`)).json()) as { details: { store: { keyspace: string } } }).details.store.keyspace;
     const env = { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, KV_URL: t.url, KV_TOKEN: '', KV_HISTORY_FILE: '', NO_COLOR: '1' };
     for (const { command, expected } of examples) {
-      const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:8080', address)], { env });
+      const { stdout } = await run('bash', ['-c', command.replaceAll('localhost:8080', address).replaceAll(README_KEYSPACE, keyspace)], { env });
       // The README shows the address it told the reader to use.
-      const output = normalise(stdout.replaceAll(address, 'localhost:8080'));
+      const output = normalise(stdout.replaceAll(address, 'localhost:8080').replaceAll(keyspace, README_KEYSPACE));
       expect({ command, output }).toEqual({ command, output: normalise(expected) });
     }
   });

@@ -1,12 +1,9 @@
-import { Redis } from 'ioredis';
 import request from 'supertest';
 import type { ChangeEvent } from '../src/store/change-feed';
-import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
-import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
-import { RedisStore } from '../src/store/redis/redis.store';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { redisSubject } from './helpers/redis-store';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 /** Two replicas of the service on one Redis: one keyspace, one change feed. */
@@ -54,13 +51,14 @@ describe('redis driver: replicas share one keyspace', () => {
     for (let i = 0; i < 5; i++) await request(a.url).put(`/keys/k${i}`).set(json).send(JSON.stringify({ value: i })).expect(201);
     await onB.waitFor(() => onB.events().length === 5);
     await onA.waitFor(() => onA.events().length === 5);
-    expect(onB.events().map((e) => e.id)).toEqual(['1', '2', '3', '4', '5']);
+    const ks = onB.events()[0].data.keyspace as string;
+    expect(onB.events().map((e) => e.id)).toEqual([1, 2, 3, 4, 5].map((r) => `${ks}:${r}`));
     const lastOnA = onA.events()[2].id; // pretend the client dropped after revision 3 on A
     onA.close();
     const resumed = await watch(b, '', { 'Last-Event-ID': lastOnA });
     await request(a.url).put('/keys/k5').set(json).send('{"value":5}').expect(201);
     await resumed.waitFor(() => resumed.events().length === 3);
-    expect(resumed.events().map((e) => e.id)).toEqual(['4', '5', '6']);
+    expect(resumed.events().map((e) => e.id)).toEqual([4, 5, 6].map((r) => `${ks}:${r}`));
   });
 
   it('lets exactly one of two replicas win a create-only race on one key', async () => {
@@ -129,10 +127,8 @@ describe('redis change feed: replay racing the reader loop', () => {
   afterAll(() => redis.stop());
 
   it('answers a broad suffix by walking forward a page at a time, and a narrow one from the suffix index', async () => {
-    const prefix = uniquePrefix();
-    const client = new Redis(redis.url);
-    const keyspace = new RedisKeyspace(prefix);
-    const store = new RedisStore(client, keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
+    const { store, names: keyspace, clients, close } = await redisSubject(redis.url, {}, false);
+    const client = clients[0];
     try {
       for (let i = 0; i < 3000; i += 1000) {
         await store.set(Array.from({ length: 1000 }, (_, j) => ({ key: `user:${i + j}:profile`, value: 1 })));
@@ -148,34 +144,29 @@ describe('redis change feed: replay racing the reader loop', () => {
       expect((await store.listKeys({ suffix: ':avatar', limit: 10 })).keys).toEqual(['user:7:avatar']);
       expect(reads.mock.calls.map((c) => String(c[0]))).toEqual([keyspace.reversedIndex]);
     } finally {
-      await store.close();
+      await close();
     }
   });
 
   it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
-    const prefix = uniquePrefix();
-    const clients = [new Redis(redis.url), new Redis(redis.url), new Redis(redis.url)];
-    const keyspace = new RedisKeyspace(prefix);
-    const feed = new RedisChangeFeed(clients[1], clients[2], keyspace.feed);
-    const store = new RedisStore(clients[0], keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
-    feed.start();
+    const { store, feed, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
     try {
       for (let i = 0; i < 3; i++) await store.set([{ key: `k${i}`, value: i }]);
       // Once the loop is at revision 3, watch(1) must replay (a watch from the current revision goes live directly).
-      await until(() => feed.revision >= 3, 3000, 10);
-      expect(feed.revision).toBe(3);
+      await until(() => feed.position.revision >= 3, 3000, 10);
+      expect(feed.position.revision).toBe(3);
       const seen: number[] = [];
-      feed.watch(1, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
+      feed.watch({ keyspace: ks, revision: 1 }, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
       await until(() => seen.includes(3), 3000, 10);
       // The loop, lagging behind the replay's XRANGE, now hands over revision 3 again, then 4.
-      const late = { type: 'put' as const, key: 'k2', value: 2, revision: 3, time: new Date().toISOString() };
-      const next = { type: 'put' as const, key: 'k3', value: 3, revision: 4, time: new Date().toISOString() };
+      const late = { type: 'put' as const, key: 'k2', value: 2, keyspace: ks, revision: 3, time: new Date().toISOString() };
+      const next = { type: 'put' as const, key: 'k3', value: 3, keyspace: ks, revision: 4, time: new Date().toISOString() };
       (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late]);
       (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late, next]);
       expect(seen).toEqual([2, 3, 4]);
     } finally {
-      await feed.close();
-      await store.close();
+      await close();
     }
   });
 });

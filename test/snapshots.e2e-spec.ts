@@ -12,6 +12,7 @@ interface KvRecordJson {
   key: string;
   value: unknown;
   revision: number;
+  keyspace: string;
   createdAt: string;
   updatedAt: string;
   expiresAt: string | null;
@@ -104,12 +105,14 @@ describe('memory snapshots across restarts of the built server (SNAPSHOT_FILE)',
     const stale = await openSse(`${server.url}/watch`, { 'Last-Event-ID': '3' });
     const current = await openSse(`${server.url}/watch?since=${lastRevision}`);
     await stale.waitFor((frames) => frames.some((f) => f.event === 'reset'));
-    expect(stale.events()[0]).toMatchObject({ event: 'reset', data: { revision: lastRevision } });
+    // A clean stop continues its keyspace: positions from before the restart still mean the same.
+    const { keyspace } = short;
+    expect(stale.events()[0]).toMatchObject({ event: 'reset', data: { keyspace, revision: lastRevision } });
 
     const next = await put(server.url, 'user:4', 'after the restart');
     expect(next.revision).toBe(lastRevision + 1);
     await current.waitFor(() => current.events().length === 1);
-    expect(current.events()).toEqual([{ id: String(lastRevision + 1), event: 'put', data: expect.objectContaining({ key: 'user:4', revision: lastRevision + 1 }) }]);
+    expect(current.events()).toEqual([{ id: `${keyspace}:${lastRevision + 1}`, event: 'put', data: expect.objectContaining({ key: 'user:4', revision: lastRevision + 1 }) }]);
     stale.close();
     current.close();
 

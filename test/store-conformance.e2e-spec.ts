@@ -5,11 +5,8 @@ import type { ChangeEvent, ChangeFeed } from '../src/store/change-feed';
 import { compareCodePoints } from '../src/store/key-order';
 import type { KeyValueStore } from '../src/store/kv.store';
 import { MemoryStore } from '../src/store/memory/memory.store';
-import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
-import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
-import { RedisStore } from '../src/store/redis/redis.store';
 import { DRIVERS, useDriver } from './helpers/drivers';
-import { uniquePrefix } from './helpers/redis-server';
+import { redisSubject } from './helpers/redis-store';
 import { waiters } from './helpers/waiters';
 
 interface Subject {
@@ -34,15 +31,11 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
       const store = new MemoryStore({ sweepIntervalMs: 3_600_000, history: 100 });
       return { store, feed: store.feed, close: () => store.close() };
     }
-    const url = driver.redis!.url;
-    const keyspace = new RedisKeyspace(uniquePrefix());
-    const clients = [new Redis(url), new Redis(url), new Redis(url)];
-    await Promise.all(clients.map((c) => c.ping()));
-    const feed = new RedisChangeFeed(clients[1], clients[2], keyspace.feed);
-    feed.start();
-    const store = new RedisStore(clients[0], keyspace, { history: 100, sweepIntervalMs: 3_600_000 });
-    return { store, feed, close: async () => (await feed.close(), await store.close()) };
+    return redisSubject(driver.redis!.url);
   }
+
+  /** A position in the store's keyspace. */
+  const at = (revision: number) => ({ keyspace: s.store.keyspace.id, revision });
 
   /** Records every event the feed delivers from now on. */
   function record(feed: ChangeFeed) {
@@ -76,7 +69,7 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     jest.setSystemTime(T0 + 5000);
     const batch = await s.store.set([{ key: 'a', value: { v: 2 } }, { key: 'b', value: [true, null] }]);
     expect(batch.map((r) => [r.record.revision, r.created, r.record.createdAt])).toEqual([[2, false, T0], [3, true, T0 + 5000]]);
-    expect(await s.store.get('a')).toEqual({ key: 'a', value: { v: 2 }, revision: 2, createdAt: T0, updatedAt: T0 + 5000, expiresAt: null });
+    expect(await s.store.get('a')).toEqual({ key: 'a', value: { v: 2 }, revision: 2, createdAt: T0, updatedAt: T0 + 5000, expiresAt: null, size: 7 });
     expect((await s.store.delete('a')).value).toEqual({ v: 2 });
     expect(await s.store.revision()).toBe(4);
     expect(await s.store.get('a')).toBeNull();
@@ -92,15 +85,15 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
       constructor: KeyNotFoundError,
       keys: ['gone'],
     });
-    await expect(s.store.set([{ key: 'a', value: 9 }], { precondition: { revisions: [2] } })).rejects.toMatchObject({
+    await expect(s.store.set([{ key: 'a', value: 9 }], { precondition: { revisions: [at(2)] } })).rejects.toMatchObject({
       constructor: RevisionMismatchError,
       currentRevision: 1,
     });
-    await expect(s.store.delete('b', { revisions: [1] })).rejects.toThrow(RevisionMismatchError);
+    await expect(s.store.delete('b', { revisions: [at(1)] })).rejects.toThrow(RevisionMismatchError);
     expect(await s.store.revision()).toBe(2);
     expect(await s.store.get('new')).toBeNull();
     expect((await s.store.get('a'))?.value).toBe(1);
-    const [ok] = await s.store.set([{ key: 'a', value: 'cas' }], { precondition: { revisions: [7, 1] } });
+    const [ok] = await s.store.set([{ key: 'a', value: 'cas' }], { precondition: { revisions: [at(7), { keyspace: 'bbbbbbbbbbbb', revision: 1 }, at(1)] } });
     expect(ok.record.revision).toBe(3);
     await expect(s.store.delete('nope')).rejects.toThrow(KeyNotFoundError);
   });
@@ -117,7 +110,7 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     expect(await s.store.sweep(Date.now())).toBe(1);
     expect(await s.store.sweep(Date.now())).toBe(0);
     await rec.waitFor((e) => e.length === 3);
-    expect(rec.events[2]).toEqual({ type: 'expire', key: 't', prevValue: 'x', revision: 3, time: new Date(T0 + 10_000).toISOString() });
+    expect(rec.events[2]).toEqual({ type: 'expire', key: 't', prevValue: 'x', keyspace: s.store.keyspace.id, revision: 3, time: new Date(T0 + 10_000).toISOString() });
   });
 
   it('publishes the same events as the other driver, a batch delivered together', async () => {
@@ -127,12 +120,13 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     await s.store.delete('b');
     await rec.waitFor((e) => e.length === 5);
     const time = new Date(T0).toISOString();
+    const keyspace = s.store.keyspace.id;
     expect(rec.events).toEqual([
-      { type: 'put', key: 'a', value: 1, revision: 1, time },
-      { type: 'put', key: 'a', value: 2, prevValue: 1, revision: 2, time },
-      { type: 'put', key: 'b', value: 3, revision: 3, time },
-      { type: 'put', key: 'c', value: 4, revision: 4, time },
-      { type: 'delete', key: 'b', prevValue: 3, revision: 5, time },
+      { type: 'put', key: 'a', value: 1, keyspace, revision: 1, time },
+      { type: 'put', key: 'a', value: 2, prevValue: 1, keyspace, revision: 2, time },
+      { type: 'put', key: 'b', value: 3, keyspace, revision: 3, time },
+      { type: 'put', key: 'c', value: 4, keyspace, revision: 4, time },
+      { type: 'delete', key: 'b', prevValue: 3, keyspace, revision: 5, time },
     ]);
     expect(rec.batches).toEqual([[1], [2, 3, 4], [5]]);
   });
@@ -142,14 +136,14 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     const seen: number[] = [];
     const resets: number[] = [];
     const w = waiters(seen, () => JSON.stringify(seen));
-    s.feed.watch(2, { events: (b) => (seen.push(...b.map((e) => e.revision)), w.notify()), reset: (r) => resets.push(r) });
+    s.feed.watch(at(2), { events: (b) => (seen.push(...b.map((e) => e.revision)), w.notify()), reset: (r) => resets.push(r.revision) });
     await s.store.set([{ key: 'live', value: true }]);
     await w.waitFor((x) => x.includes(6));
     expect(seen).toEqual([3, 4, 5, 6]);
     expect(resets).toEqual([]);
     const ahead: number[] = [];
     const r = waiters(ahead, () => '');
-    s.feed.watch(999, { events: () => undefined, reset: (rev) => (ahead.push(rev), r.notify()) });
+    s.feed.watch(at(999), { events: () => undefined, reset: (position) => (ahead.push(position.revision), r.notify()) });
     await r.waitFor((x) => x.length === 1);
     expect(ahead).toEqual([6]);
   });

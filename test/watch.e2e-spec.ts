@@ -21,7 +21,16 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
     return client;
   }
   const set = (pairs: Record<string, unknown>, query = '') => request(t.url).post(`/set${query}`).set(json).send(JSON.stringify(pairs)).expect(200);
-  const revisions = (c: SseClient) => c.events().map((e) => Number(e.id));
+  /** The revisions of a stream's events, after checking that every id is `<keyspace>:<revision>` of one keyspace. */
+  const revisions = (c: SseClient) => {
+    // Frames without an id (overflow, shutdown) move no position.
+    const ids = c.events().filter((e) => e.id !== '').map((e) => /^([0-9a-f]{12}):(\d+)$/.exec(e.id));
+    expect(ids.every((id) => id !== null && id[1] === ids[0]![1])).toBe(true);
+    return ids.map((id) => Number(id![2]));
+  };
+  /** The store's keyspace, as the API shows it. */
+  const keyspaceOf = async (): Promise<string> => (await request(t.url).get('/health/ready')).body.details.store.keyspace as string;
+  const ids = (keyspace: string, ...revs: number[]) => revs.map((r) => `${keyspace}:${r}`);
   const closeAll = () => clients.splice(0).forEach((c) => c.close());
 
   afterEach(async () => {
@@ -50,8 +59,15 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       await set({ key: 't', value: 'bye' }, '?ttl=1');
       await c.waitFor(() => c.events().length === 5, 4000);
       const events = c.events();
-      expect(events.map((e) => [e.id, e.event])).toEqual([['1', 'put'], ['2', 'put'], ['3', 'delete'], ['4', 'put'], ['5', 'expire']]);
-      expect(events[0].data).toEqual({ type: 'put', key: 'k', value: 1, revision: 1, time: expect.any(String) });
+      const keyspace = await keyspaceOf();
+      expect(events.map((e) => [e.id, e.event])).toEqual([
+        [`${keyspace}:1`, 'put'],
+        [`${keyspace}:2`, 'put'],
+        [`${keyspace}:3`, 'delete'],
+        [`${keyspace}:4`, 'put'],
+        [`${keyspace}:5`, 'expire'],
+      ]);
+      expect(events[0].data).toEqual({ type: 'put', key: 'k', value: 1, keyspace, revision: 1, time: expect.any(String) });
       expect(events[1].data).toMatchObject({ type: 'put', key: 'k', value: { v: 2 }, prevValue: 1, revision: 2 });
       expect(events[2].data).toMatchObject({ type: 'delete', key: 'k', prevValue: { v: 2 }, revision: 3 });
       expect(events[2].data).not.toHaveProperty('value');
@@ -82,7 +98,7 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       await set({ a: 1, b: 2, c: 3 });
       await c.waitFor(() => c.events().length === 3);
       const frames = c.frames.filter((f) => f.event);
-      expect(frames.map((f) => f.id)).toEqual(['1', '2', '3']);
+      expect(frames.map((f) => f.id)).toEqual(ids(await keyspaceOf(), 1, 2, 3));
       expect(new Set(frames.map((f) => f.chunk)).size).toBe(1);
     });
 
@@ -145,13 +161,14 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       const last = slow.frames[slow.frames.length - 1];
       expect(last.event).toBe('overflow');
       const info = JSON.parse(last.data as string);
-      const delivered = slow.events().filter((e) => e.event === 'put').map((e) => Number(e.id));
+      const delivered = revisions(slow);
       expect(info.lastRevision).toBe(delivered[delivered.length - 1]);
+      expect(info.lastEventId).toBe(slow.events().filter((e) => e.event === 'put').pop()!.id);
       expect(delivered.length).toBeLessThan(60);
       expect(t.app.get(WatchService).active).toBe(0);
       // and the client resumes from where it stopped (the replay may overflow the small buffer again on a busy
       // machine, so only its start is asserted)
-      const resumed = await watch('', { 'Last-Event-ID': String(info.lastRevision) });
+      const resumed = await watch('', { 'Last-Event-ID': info.lastEventId as string });
       await resumed.waitFor(() => resumed.events().length >= 1, 10_000);
       expect(revisions(resumed)[0]).toBe(info.lastRevision + 1);
     });
@@ -217,8 +234,9 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       await set({ after: true });
       await c.waitFor(() => c.events().length === 2);
       const [reset, live] = c.events();
-      expect(reset).toEqual({ id: '10', event: 'reset', data: { revision: 10 } });
-      expect(live).toMatchObject({ id: '11', event: 'put', data: { key: 'after' } });
+      const keyspace = await keyspaceOf();
+      expect(reset).toEqual({ id: `${keyspace}:10`, event: 'reset', data: { keyspace, revision: 10 } });
+      expect(live).toMatchObject({ id: `${keyspace}:11`, event: 'put', data: { key: 'after' } });
       // within the history: a plain replay
       const fine = await watch('?since=6');
       await fine.waitFor(() => fine.events().length === 5);
@@ -229,7 +247,8 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       t = await startTestApp({ ...driver.env(), WATCH_HEARTBEAT_MS: '100' });
       const c = await watch('?key=watched');
       await set({ other1: 1, other2: 2 });
-      await c.waitFor(() => c.frames.some((f) => f.comment === 'heartbeat' && f.id === '2'), 2000);
+      const keyspace = await keyspaceOf();
+      await c.waitFor(() => c.frames.some((f) => f.comment === 'heartbeat' && f.id === `${keyspace}:2`), 2000);
       await c.waitFor(() => c.frames.filter((f) => f.comment === 'heartbeat').length >= 3, 2000);
       expect(c.events()).toEqual([]);
     });
@@ -258,7 +277,8 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       await c.ended;
       expect(Date.now() - started).toBeLessThan(3000);
       const last = c.frames[c.frames.length - 1];
-      expect(last).toMatchObject({ event: 'shutdown', retry: '1000', data: JSON.stringify({ lastRevision: 1 }) });
+      const keyspace = c.events()[0].data.keyspace as string;
+      expect(last).toMatchObject({ event: 'shutdown', retry: '1000', data: JSON.stringify({ lastEventId: `${keyspace}:1`, lastRevision: 1 }) });
       t = undefined as unknown as TestApp;
     });
   });
@@ -280,6 +300,6 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       // supertest sends only once its request is awaited or then()-ed
       setTimeout(() => set({ x: 'y' }).then(() => undefined, reject), 50);
     });
-    expect(text).toContain('id: 1\nevent: put\ndata: {"type":"put","key":"x","value":"y","revision":1,');
+    expect(text).toMatch(/id: [0-9a-f]{12}:1\nevent: put\ndata: \{"type":"put","key":"x","value":"y","keyspace":"[0-9a-f]{12}","revision":1,/);
   });
 });

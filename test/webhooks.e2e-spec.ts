@@ -111,7 +111,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
       expect(hook.headers['x-kv-subscription']).toBe(sub.id);
       expect(hook.body.revision).toBe(Number(hook.headers['x-kv-revision']));
     }
-    expect(receiver.received[0].body).toEqual({ type: 'put', key: 'k0', value: 0, revision: 2, time: expect.any(String) });
+    expect(receiver.received[0].body).toEqual({ type: 'put', key: 'k0', value: 0, keyspace: expect.stringMatching(/^[0-9a-f]{12}$/), revision: 2, time: expect.any(String) });
     expect(receiver.received[20].body).toMatchObject({ type: 'delete', key: 'k0', prevValue: 0 });
     const state = await settledSubscription(t.url, sub.id);
     expect(state).toMatchObject({ lastDeliveredRevision: receiver.received[20].body.revision, pending: 0, consecutiveFailures: 0, deadLettered: 0 });
@@ -173,7 +173,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
         lastDeliveredRevision: 301,
         pending: 0,
         deadLettered: resumedAt - 2,
-        deadLetters: [{ revision: 2, key: '', attempts: 0, error: `revisions 2-${resumedAt - 1} left the change feed (WATCH_HISTORY=10) before delivery` }],
+        deadLetters: [{ revision: 2, key: '', attempts: 0, error: `revisions 2-${resumedAt - 1} left the change feed (WATCH_HISTORY=10, WATCH_HISTORY_BYTES=67108864) before delivery` }],
       });
     });
   } else

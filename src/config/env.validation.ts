@@ -89,6 +89,20 @@ export class EnvironmentVariables {
   @IntSetting(1, 1_000_000)
   KV_MAX_BATCH_KEYS: number = 1000;
 
+  /**
+   * Memory driver: most bytes of keys (UTF-8) and values (JSON) the store holds; a write past it is refused with
+   * 507 and changes nothing. (On Redis, Redis's own maxmemory bounds the data.)
+   */
+  @IntSetting(1024, 2 ** 50)
+  KV_MAX_STORE_BYTES: number = 1024 * MIB;
+
+  /**
+   * Most bytes of keys and values in one page of `GET /` or `GET /keys`: the page ends early (with its
+   * `Link: rel="next"`) before the record that would pass it; a record larger than it still comes, alone.
+   */
+  @IntSetting(1024, 256 * MIB)
+  KV_MAX_PAGE_BYTES: number = 8 * MIB;
+
   /** Longest TTL accepted, in seconds (default: 2^31-1, about 68 years). */
   @IntSetting(1, 2_147_483_647)
   KV_MAX_TTL_SECONDS: number = 2_147_483_647;
@@ -142,6 +156,10 @@ export class EnvironmentVariables {
   @IntSetting(1, 10_000_000)
   WATCH_HISTORY: number = 10_000;
 
+  /** And at most this many bytes of them (keys and values): whichever bound is reached first trims the oldest. */
+  @IntSetting(1024, 2 ** 40)
+  WATCH_HISTORY_BYTES: number = 64 * MIB;
+
   /** Interval of the SSE heartbeat comment that keeps proxies and load balancers from cutting idle streams. */
   @IntSetting(100, 3_600_000)
   WATCH_HEARTBEAT_MS: number = 15_000;
@@ -179,6 +197,10 @@ export class EnvironmentVariables {
   /** Memory driver: undelivered events queued per subscription; beyond it the oldest are dead-lettered (on Redis, WATCH_HISTORY bounds the queue). */
   @IntSetting(1, 10_000_000)
   WEBHOOK_MAX_PENDING: number = 10_000;
+
+  /** Memory driver: and at most this many bytes of them per subscription; beyond it the oldest are dead-lettered. */
+  @IntSetting(1024, 2 ** 40)
+  WEBHOOK_MAX_PENDING_BYTES: number = 16 * MIB;
 
   /** Most webhook subscriptions. */
   @IntSetting(1, 1_000_000)

@@ -3,9 +3,9 @@ import { ApiOkResponse, ApiOperation, ApiServiceUnavailableResponse } from '@nes
 
 const READY_EXAMPLE = {
   status: 'ok',
-  info: { lifecycle: { status: 'up' }, store: { driver: 'memory', status: 'up' } },
+  info: { lifecycle: { status: 'up' }, store: { driver: 'memory', keyspace: '5f0c2a9be41d', status: 'up' } },
   error: {},
-  details: { lifecycle: { status: 'up' }, store: { driver: 'memory', status: 'up' } },
+  details: { lifecycle: { status: 'up' }, store: { driver: 'memory', keyspace: '5f0c2a9be41d', status: 'up' } },
 };
 
 export const ApiLiveness = (): MethodDecorator =>

@@ -3,7 +3,7 @@ import { type HealthIndicatorResult, HealthIndicatorService } from '@nestjs/term
 import { AppConfig } from '../config/app-config';
 import { KeyValueStore } from '../store/kv.store';
 
-/** Up when the store answers a ping within HEALTH_STORE_TIMEOUT_MS. */
+/** Up when the store answers a ping within HEALTH_STORE_TIMEOUT_MS; says which keyspace it is in. */
 @Injectable()
 export class StoreHealthIndicator {
   private readonly timeoutMs: number;
@@ -26,7 +26,8 @@ export class StoreHealthIndicator {
           timer = setTimeout(() => reject(new Error(`no answer within ${this.timeoutMs} ms`)), this.timeoutMs);
         }),
       ]);
-      return indicator.up({ driver: this.store.driver });
+      // The keyspace the store's revisions are in now: a change of it is what clients resuming from before must learn of.
+      return indicator.up({ driver: this.store.driver, keyspace: this.store.keyspace.id });
     } catch (error) {
       return indicator.down({ driver: this.store.driver, message: error instanceof Error ? error.message : String(error) });
     } finally {

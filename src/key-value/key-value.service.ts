@@ -18,10 +18,11 @@ import {
   type Precondition,
   type WriteResult,
 } from '../store/kv.store';
+import type { Keyspace, KeyspacePosition } from '../store/keyspace';
 
 /** Conditions of a REST write, from If-Match / If-None-Match. */
 export interface HttpConditions {
-  readonly ifMatch?: '*' | readonly number[];
+  readonly ifMatch?: '*' | readonly KeyspacePosition[];
   readonly ifNoneMatch?: '*';
 }
 
@@ -50,6 +51,7 @@ export class KeyValueService {
   private readonly maxValueBytes: number;
   private readonly maxBatchKeys: number;
   private readonly maxTtlSeconds: number;
+  private readonly maxPageBytes: number;
 
   constructor(
     private readonly store: KeyValueStore,
@@ -59,6 +61,12 @@ export class KeyValueService {
     this.maxValueBytes = config.getOrThrow('KV_MAX_VALUE_BYTES', { infer: true });
     this.maxBatchKeys = config.getOrThrow('KV_MAX_BATCH_KEYS', { infer: true });
     this.maxTtlSeconds = config.getOrThrow('KV_MAX_TTL_SECONDS', { infer: true });
+    this.maxPageBytes = config.getOrThrow('KV_MAX_PAGE_BYTES', { infer: true });
+  }
+
+  /** The keyspace the store's revisions are in now (ETags carry it). */
+  get keyspace(): Keyspace {
+    return this.store.keyspace;
   }
 
   async get(key: string): Promise<KvRecord> {
@@ -80,14 +88,14 @@ export class KeyValueService {
     const names = Object.keys(body);
     const record = body as Record<string, JsonValue>;
     const single = names.length === 2 && typeof record.key === 'string' && 'value' in record;
-    const entries: KvEntry[] = single
+    const pairs: KvEntry[] = single
       ? [{ key: record.key as string, value: record.value }]
       : names.map((key) => ({ key, value: record[key] }));
-    if (entries.length === 0) throw new InvalidRequestError('Body must contain at least one key-value pair');
-    if (entries.length > this.maxBatchKeys) {
-      throw new InvalidRequestError(`Body has ${entries.length} pairs; the limit is KV_MAX_BATCH_KEYS=${this.maxBatchKeys}`);
+    if (pairs.length === 0) throw new InvalidRequestError('Body must contain at least one key-value pair');
+    if (pairs.length > this.maxBatchKeys) {
+      throw new InvalidRequestError(`Body has ${pairs.length} pairs; the limit is KV_MAX_BATCH_KEYS=${this.maxBatchKeys}`);
     }
-    for (const entry of entries) this.assertEntry(entry);
+    const entries = pairs.map((pair) => this.checkedEntry(pair));
     const precondition: Precondition | undefined = options.nx ? { exists: false } : options.xx ? { exists: true } : undefined;
     await this.store.set(entries, { ttlSeconds: this.checkTtl(options.ttl), precondition });
     return { single, count: entries.length };
@@ -95,8 +103,7 @@ export class KeyValueService {
 
   /** `PUT /keys/:key`. */
   async put(key: string, value: JsonValue, ttl: number | undefined, conditions: HttpConditions): Promise<WriteResult> {
-    const entry = { key, value };
-    this.assertEntry(entry);
+    const entry = this.checkedEntry({ key, value });
     const precondition = toPrecondition(conditions);
     const [result] = await withHttpPreconditions(conditions, () =>
       this.store.set([entry], { ttlSeconds: this.checkTtl(ttl), precondition }),
@@ -110,14 +117,17 @@ export class KeyValueService {
     return withHttpPreconditions(conditions, () => this.store.delete(key, toPrecondition(conditions)));
   }
 
+  /** A page of records, at most KV_MAX_PAGE_BYTES of keys and values (see ListQuery.maxBytes). */
   async list(query: ListQuery): Promise<Page> {
-    return this.store.list(query);
+    return this.store.list({ ...query, maxBytes: this.maxPageBytes });
   }
 
-  private assertEntry({ key, value }: KvEntry): void {
+  /** The entry with its value's size, once its key and size are within the limits. */
+  private checkedEntry({ key, value }: KvEntry): KvEntry {
     this.assertKey(key);
     const size = Buffer.byteLength(JSON.stringify(value));
     if (size > this.maxValueBytes) throw new ValueTooLargeError(key, size, this.maxValueBytes);
+    return { key, value, size };
   }
 
   private assertKey(key: string): void {

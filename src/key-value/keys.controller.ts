@@ -25,7 +25,8 @@ export class KeysController {
   async list(@Query() query: KeyQueryDto, @Req() req: Request, @Res({ passthrough: true }) res: Response): Promise<RecordPageDto> {
     const page = await this.kv.list(query);
     setNextLink(req, res, page.next);
-    return { items: page.items.map(RecordDto.from), next: page.next };
+    const { id: keyspace } = this.kv.keyspace;
+    return { items: page.items.map((record) => RecordDto.from(record, keyspace)), next: page.next };
   }
 
   @Get(':key')
@@ -36,15 +37,16 @@ export class KeysController {
     @Res({ passthrough: true }) res: Response,
   ): Promise<RecordDto | undefined> {
     const record = await this.kv.get(key);
-    res.setHeader('ETag', etagOf(record.revision));
+    const { id: keyspace } = this.kv.keyspace;
+    res.setHeader('ETag', etagOf({ keyspace, revision: record.revision }));
     if (ifNoneMatch !== undefined) {
       const tags = parseEntityTags(ifNoneMatch, 'If-None-Match');
-      if (tags === '*' || tags.includes(record.revision)) {
+      if (tags === '*' || tags.some((tag) => tag.keyspace === keyspace && tag.revision === record.revision)) {
         res.status(304);
         return undefined;
       }
     }
-    return RecordDto.from(record);
+    return RecordDto.from(record, keyspace);
   }
 
   @Put(':key')
@@ -59,9 +61,10 @@ export class KeysController {
   ): Promise<RecordDto> {
     const body = toPutValue(raw);
     const { record, created } = await this.kv.put(key, body.value, body.ttl, conditionsOf(headers));
-    res.status(created ? 201 : 200).setHeader('ETag', etagOf(record.revision));
+    const { id: keyspace } = this.kv.keyspace;
+    res.status(created ? 201 : 200).setHeader('ETag', etagOf({ keyspace, revision: record.revision }));
     if (created) res.setHeader('Location', req.originalUrl.split('?')[0]);
-    return RecordDto.from(record);
+    return RecordDto.from(record, keyspace);
   }
 
   @Delete(':key')

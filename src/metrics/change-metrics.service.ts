@@ -1,13 +1,13 @@
 import { Injectable, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Counter } from 'prom-client';
-import { ChangeFeed } from '../store/change-feed';
+import { ChangeFeed, type Watch } from '../store/change-feed';
 import { KV_EVENTS_TOTAL } from './metric-names';
 
 /** Counts change events by type, from the feed itself (so every driver is counted the same way). */
 @Injectable()
 export class ChangeMetricsService implements OnModuleInit, OnApplicationShutdown {
-  private stop: () => void = () => undefined;
+  private watch: Watch | null = null;
 
   constructor(
     private readonly feed: ChangeFeed,
@@ -15,7 +15,7 @@ export class ChangeMetricsService implements OnModuleInit, OnApplicationShutdown
   ) {}
 
   onModuleInit(): void {
-    this.stop = this.feed.watch(null, {
+    this.watch = this.feed.watch(null, {
       events: (batch) => {
         for (const event of batch) this.events.inc({ type: event.type });
       },
@@ -24,6 +24,6 @@ export class ChangeMetricsService implements OnModuleInit, OnApplicationShutdown
   }
 
   onApplicationShutdown(): void {
-    this.stop();
+    this.watch?.stop();
   }
 }

@@ -15,6 +15,8 @@ import {
   HTTP_REQUESTS_TOTAL,
   KV_EVENTS_TOTAL,
   KV_KEYS,
+  KV_KEYSPACE_CHANGES_TOTAL,
+  KV_KEYSPACE_INFO,
   KV_STORE_OPERATION_DURATION,
   KV_WATCH_STREAMS,
   KV_WEBHOOK_DELIVERIES_TOTAL,
@@ -56,6 +58,12 @@ const metrics = [
     labelNames: ['operation', 'driver'],
     buckets: LATENCY_BUCKETS,
   }),
+  makeCounterProvider({
+    name: KV_KEYSPACE_CHANGES_TOTAL,
+    help: 'New keyspaces this instance saw its store begin (revisions of the old one no longer resume anything), by reason.',
+    labelNames: ['reason'],
+  }),
+  makeGaugeProvider({ name: KV_KEYSPACE_INFO, help: 'The keyspace the store is in (value 1; the label names it).', labelNames: ['keyspace'] }),
 ];
 
 /**

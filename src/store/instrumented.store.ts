@@ -2,6 +2,7 @@ import type { FactoryProvider, InjectionToken } from '@nestjs/common';
 import { getToken } from '@willsoto/nestjs-prometheus';
 import type { Histogram } from 'prom-client';
 import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
+import type { Keyspace } from './keyspace';
 import { KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
 
 /** Receives the duration of each store operation. */
@@ -21,6 +22,10 @@ export class InstrumentedStore extends KeyValueStore {
 
   get driver(): string {
     return this.inner.driver;
+  }
+
+  get keyspace(): Keyspace {
+    return this.inner.keyspace;
   }
 
   get(key: string): Promise<KvRecord | null> {

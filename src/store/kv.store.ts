@@ -1,3 +1,5 @@
+import type { Keyspace, KeyspacePosition } from './keyspace';
+
 /** Any value JSON can carry. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
 
@@ -11,22 +13,27 @@ export interface KvRecord {
   readonly updatedAt: number;
   /** When the key stops existing, or null for never. */
   readonly expiresAt: number | null;
+  /** Bytes of the value's JSON encoding. */
+  readonly size: number;
 }
 
 export interface KvEntry {
   readonly key: string;
   readonly value: JsonValue;
+  /** Bytes of the value's JSON encoding, when the caller has measured it already (the store measures otherwise). */
+  readonly size?: number;
 }
 
 /**
  * A condition every key of a write must meet, checked atomically with the write itself.
  * - `{ exists: false }`: create only (nx, If-None-Match: *)
  * - `{ exists: true }`: update only (xx, If-Match: *)
- * - `{ revisions: [...] }`: compare-and-set: the key exists at one of these revisions (If-Match)
+ * - `{ revisions: [...] }`: compare-and-set: the key exists at one of these positions (If-Match); a position of
+ *   another keyspace never matches, even with the same revision number
  */
 export type Precondition =
   | { readonly exists: boolean }
-  | { readonly revisions: readonly number[] };
+  | { readonly revisions: readonly KeyspacePosition[] };
 
 export interface WriteOptions {
   /** Lifetime in seconds. Omitted: the key never expires (a previous TTL is cleared, as Redis SET does). */
@@ -50,6 +57,11 @@ export interface ListQuery {
   readonly after?: string;
   readonly prefix?: string;
   readonly suffix?: string;
+  /**
+   * KV_MAX_PAGE_BYTES (`list` only): the page ends early, before the record whose value would take it past this
+   * many bytes of values (and keys); a first record larger than it still comes, alone.
+   */
+  readonly maxBytes?: number;
 }
 
 export interface Page {
@@ -75,10 +87,17 @@ export interface KeyPage {
  *   step. Violations throw KeyExistsError, KeyNotFoundError or RevisionMismatchError and write nothing.
  * - An expired key is never returned, even before the driver has physically removed it.
  * - Keys order by Unicode code point everywhere (see compareCodePoints).
+ * - Revisions belong to a keyspace (keyspace.ts): no revision is ever handed out twice in one keyspace.
  */
 export abstract class KeyValueStore {
   /** Driver name, e.g. for metrics labels. */
   abstract readonly driver: string;
+
+  /**
+   * The keyspace as this process knows it now (the memory driver's own; on Redis the one the last answer from
+   * Redis named). ETags and watch ids carry its id; preconditions are checked against the store's own.
+   */
+  abstract get keyspace(): Keyspace;
 
   /** The live record for `key`, or null if absent or expired. */
   abstract get(key: string): Promise<KvRecord | null>;

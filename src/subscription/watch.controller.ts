@@ -5,6 +5,7 @@ import { ApiKeyRegistry } from '../auth/api-keys';
 import { ApiKeyAuth } from '../auth/auth.decorators';
 import { clientOf } from '../auth/client-identity';
 import { InvalidRequestError } from '../common/errors/domain.errors';
+import { parsePosition, type Position } from '../store/keyspace';
 import { StreamingRoute } from '../common/http/streaming-route';
 import { WatchQueryDto } from './dto/watch-query.dto';
 import { toEventFilter } from './event-filter';
@@ -43,10 +44,13 @@ export class WatchController {
   }
 }
 
-function resumeFrom(lastEventId: string | undefined, since: number | undefined): number | null {
-  if (lastEventId !== undefined && lastEventId.trim() !== '') {
-    if (!/^\d{1,16}$/.test(lastEventId.trim())) throw new InvalidRequestError('Last-Event-ID must be a revision (a non-negative integer)');
-    return Number(lastEventId.trim());
+/** Where a watch resumes: Last-Event-ID, else `since`, else nowhere (live only). */
+function resumeFrom(lastEventId: string | undefined, since: string | undefined): Position | null {
+  const [name, text] = lastEventId !== undefined && lastEventId.trim() !== '' ? ['Last-Event-ID', lastEventId.trim()] : ['since', since];
+  if (text === undefined) return null;
+  const position = parsePosition(text);
+  if (position === null) {
+    throw new InvalidRequestError(`${name} must be an event id (<keyspace>:<revision>, as the stream sends them) or a revision (a whole number from 0 to 2^53-1)`);
   }
-  return since ?? null;
+  return position;
 }

@@ -5,7 +5,8 @@ import type { Response } from 'express';
 import { CapacityExceededError, ClientLimitError } from '../common/errors/domain.errors';
 import { AppConfig } from '../config/app-config';
 import { KV_WATCH_STREAMS } from '../metrics/metric-names';
-import { ChangeFeed } from '../store/change-feed';
+import { ChangeFeed, type Watch } from '../store/change-feed';
+import type { Position } from '../store/keyspace';
 import { type EventFilter, followsEveryKey, matches } from './event-filter';
 import { SseStream } from './sse.stream';
 
@@ -38,11 +39,11 @@ export class WatchService implements BeforeApplicationShutdown {
   }
 
   /**
-   * Starts streaming `filter`'s events to `res`: the retained ones after `since` first (or a reset when
-   * they are gone), then live ones. Throws before anything is written when the stream cap, or `client`'s
-   * share of it, is reached.
+   * Starts streaming `filter`'s events to `res`: the retained ones after `since` first (or a reset when they
+   * are gone, or `since` is from another keyspace), then live ones. Throws before anything is written when the
+   * stream cap, or `client`'s share of it, is reached.
    */
-  open(res: Response, filter: EventFilter, since: number | null, client: string): void {
+  open(res: Response, filter: EventFilter, since: Position | null, client: string): void {
     if (this.streams.size >= this.maxStreams) {
       throw new CapacityExceededError(`Too many watch streams (WATCH_MAX_STREAMS=${this.maxStreams}); retry later`, 5);
     }
@@ -51,12 +52,12 @@ export class WatchService implements BeforeApplicationShutdown {
       throw new ClientLimitError(`This client has ${held} watch streams open (WATCH_MAX_STREAMS_PER_CLIENT=${this.maxPerClient}); close one first`, 5);
     }
     this.perClient.set(client, held + 1);
-    let stop: () => void = () => undefined;
+    let watch: Watch | null = null;
     const stream: SseStream = new SseStream(
       res,
-      { heartbeatMs: this.heartbeatMs, maxBufferBytes: this.maxBufferBytes, progress: () => this.feed.revision },
+      { heartbeatMs: this.heartbeatMs, maxBufferBytes: this.maxBufferBytes, progress: () => (watch?.live ? this.feed.position : null) },
       (reason) => {
-        stop();
+        watch?.stop();
         this.streams.delete(stream);
         const left = (this.perClient.get(client) ?? 1) - 1;
         if (left > 0) this.perClient.set(client, left);
@@ -67,19 +68,26 @@ export class WatchService implements BeforeApplicationShutdown {
     );
     this.streams.add(stream);
     this.gauge.set(this.streams.size);
-    stream.open(since ?? this.feed.revision);
+    const now = this.feed.position;
+    // Where the client stands until the first event or reset: what it asked for (a bare revision is the current keyspace's).
+    stream.open(since === null ? now : { keyspace: since.keyspace ?? now.keyspace, revision: since.revision });
     const everyKey = followsEveryKey(filter);
-    stop = this.feed.watch(since, {
+    watch = this.feed.watch(since, {
       events: (batch) => {
         // Unfiltered streams take the feed's batch as it is: no copy per stream per event on the fan-out.
         const matching = everyKey ? batch : batch.filter((event) => matches(filter, event));
-        // The batch itself when all of it matches, so its encoding is shared with every other stream.
-        if (matching.length > 0) stream.send(matching.length === batch.length ? batch : matching);
+        if (matching.length > 0) stream.send(matching);
       },
-      reset: (revision) => stream.reset(revision),
+      reset: (position) => stream.reset(position),
+      wantsMore: () => {
+        if (stream.wantsMore()) return true;
+        stream.whenRoom(() => watch?.resume());
+        return false;
+      },
+      lagged: () => stream.overflow(),
     });
-    // The replay itself may have ended the stream (overflow) before `stop` was known.
-    if (stream.isEnded) stop();
+    // The replay itself may have ended the stream (overflow) before `watch` was known.
+    if (stream.isEnded) watch.stop();
   }
 
   /** Ends every stream before the HTTP server closes, so shutdown does not wait on them. */

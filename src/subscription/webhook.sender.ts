@@ -18,17 +18,26 @@ export interface Delivery {
   attempts: number;
 }
 
+/** Each event's JSON, made once however many subscriptions it goes to. */
+const bodies = new WeakMap<ChangeEvent, string>();
+
 /** A delivery of `event` to `subscription`, not yet attempted. */
 export function toDelivery(subscription: Subscription, event: ChangeEvent, attempts = 0): Delivery {
-  return { event, body: JSON.stringify(event), deliveryId: deliveryIdOf(subscription.id, event.revision), attempts };
+  let body = bodies.get(event);
+  if (body === undefined) {
+    body = JSON.stringify(event);
+    bodies.set(event, body);
+  }
+  return { event, body, deliveryId: deliveryIdOf(subscription.id, event.keyspace, event.revision), attempts };
 }
 
 /**
- * A UUID-shaped id derived from the subscription and the revision: a replica that takes over a dead one's
- * deliveries sends the same id the first one did, without having to share it.
+ * A UUID-shaped id derived from the subscription and the event's position (keyspace and revision): a replica that
+ * takes over a dead one's deliveries sends the same id the first one did, without having to share it, and a
+ * revision number handed out again in a new keyspace never repeats an id.
  */
-export function deliveryIdOf(subscriptionId: string, revision: number): string {
-  const h = createHash('sha256').update(`${subscriptionId}\n${revision}`).digest('hex');
+export function deliveryIdOf(subscriptionId: string, keyspace: string, revision: number): string {
+  const h = createHash('sha256').update(`${subscriptionId}\n${keyspace}\n${revision}`).digest('hex');
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${((parseInt(h[16], 16) & 3) | 8).toString(16)}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 

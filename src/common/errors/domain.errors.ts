@@ -80,7 +80,21 @@ export class SubscriptionNotFoundError extends DomainError {
   }
 }
 
-/** The store cannot be reached (or did not answer in time); the request may be retried. */
+/** The store holds as many bytes as it may (KV_MAX_STORE_BYTES, or Redis's maxmemory); nothing was written. */
+export class StoreFullError extends DomainError {}
+
+/**
+ * A write was sent to the store but its outcome is unknown: the store did not answer in time, the connection
+ * dropped after the write went out, or fewer replicas than asked confirmed it. It may or may not have been applied:
+ * the client should read before it retries.
+ */
+export class WriteOutcomeUnknownError extends DomainError {
+  constructor(readonly reason: string) {
+    super(`The write may have been applied: the store did not confirm it (${reason}); read the key to find out before retrying`);
+  }
+}
+
+/** The store cannot be reached (or did not answer in time); the request may be retried. Nothing was written. */
 export class StoreUnavailableError extends DomainError {
   constructor(readonly reason: string) {
     super('store unavailable');

@@ -9,8 +9,14 @@ export class RecordDto {
   @ApiProperty({ description: 'Any JSON value.', example: { name: 'ashish' } })
   value!: JsonValue;
 
-  @ApiProperty({ description: 'Store revision of the key\'s last change; also its ETag.', example: 7 })
+  @ApiProperty({ description: 'Store revision of the key\'s last change, in `keyspace`.', example: 7 })
   revision!: number;
+
+  @ApiProperty({
+    description: 'The keyspace the revision belongs to (a new one begins when the store cannot rule out handing a revision out twice). The ETag is `"<keyspace>:<revision>"`.',
+    example: '5f0c2a9be41d',
+  })
+  keyspace!: string;
 
   @ApiProperty({ format: 'date-time', example: '2026-11-24T10:00:00.000Z' })
   createdAt!: string;
@@ -21,11 +27,12 @@ export class RecordDto {
   @ApiProperty({ format: 'date-time', nullable: true, type: String, example: null, description: 'null: never expires.' })
   expiresAt!: string | null;
 
-  static from(record: KvRecord): RecordDto {
+  static from(record: KvRecord, keyspace: string): RecordDto {
     return {
       key: record.key,
       value: record.value,
       revision: record.revision,
+      keyspace,
       createdAt: new Date(record.createdAt).toISOString(),
       updatedAt: new Date(record.updatedAt).toISOString(),
       expiresAt: record.expiresAt === null ? null : new Date(record.expiresAt).toISOString(),

@@ -1,86 +1,214 @@
-import { ChangeFeed, type ChangeEvent, type WatchSink } from '../change-feed';
+import { ChangeFeed, type ChangeEvent, type Watch, type WatchSink } from '../change-feed';
+import type { Keyspace, KeyspacePosition, Position } from '../keyspace';
+
+export interface MemoryChangeFeedOptions {
+  /** WATCH_HISTORY: most events kept for replay. */
+  readonly history: number;
+  /** WATCH_HISTORY_BYTES: most bytes of events kept for replay (the newest event is kept whatever its size). */
+  readonly historyBytes: number;
+}
+
+/** One retained event, with what replays need to slice the history by bytes and by batch. */
+interface Entry {
+  readonly event: ChangeEvent;
+  readonly bytes: number;
+  /** Revision of the last event of the event's atomic batch: slices end only there. */
+  readonly last: number;
+}
 
 /**
- * The in-process change feed: a ring buffer of the last `history` events and a set of live sinks.
+ * Replays hand a sink history in slices of about this many bytes (whole batches), asking it between slices
+ * whether it wants more: a resuming stream never holds more than its own bound, however large the backlog.
+ */
+const SLICE_BYTES = 64 * 1024;
+
+class MemoryWatch implements Watch {
+  /** The revision replayed up to, or null once live. */
+  cursor: number | null = null;
+  stopped = false;
+
+  constructor(
+    private readonly feed: MemoryChangeFeed,
+    readonly sink: WatchSink,
+  ) {}
+
+  get live(): boolean {
+    return this.cursor === null;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.feed.forget(this);
+  }
+
+  resume(): void {
+    if (!this.stopped && this.cursor !== null) this.feed.pump(this);
+  }
+}
+
+/**
+ * The in-process change feed: the last `history` events (at most `historyBytes` of them) and a set of live
+ * watches.
  *
- * Replay-then-live is gapless without any locking because everything here is synchronous: `watch` reads
- * the backlog and registers the sink in one turn of the event loop, and the store publishes in one turn
- * too, so no event can fall between the two.
+ * Replay-then-live is gapless without any locking because everything here is synchronous: a replay reads the
+ * history and joins the live watches in the same turn of the event loop in which it reads the newest event, and
+ * the store publishes in one turn too, so no event can fall between the two. A replay paused by its sink (a slow
+ * client) goes on reading the history when resumed, new events included, and so catches up without holding any.
  */
 export class MemoryChangeFeed extends ChangeFeed {
-  private readonly ring: (ChangeEvent | undefined)[];
-  /** Index in `ring` where the next event goes. */
-  private head = 0;
-  private size = 0;
-  private latest = 0;
-  private readonly sinks = new Set<WatchSink>();
+  private entries: Entry[] = [];
+  /** Index in `entries` of the oldest retained event (older slots are compacted away now and then). */
+  private start = 0;
+  private bytes = 0;
+  private latest: number;
+  private readonly live = new Set<MemoryWatch>();
+  private readonly replaying = new Set<MemoryWatch>();
 
-  constructor(private readonly history: number) {
+  constructor(
+    private readonly options: MemoryChangeFeedOptions,
+    private keyspace: Keyspace,
+  ) {
     super();
-    this.ring = new Array<ChangeEvent | undefined>(history);
+    this.latest = keyspace.base;
   }
 
-  get revision(): number {
-    return this.latest;
-  }
-
-  /**
-   * Continues the revision sequence of a restored snapshot: the next event published must be `revision + 1`.
-   * The events before it are not retained, so a watch resuming from an older revision gets a reset.
-   * Only for a feed that has published nothing yet.
-   */
-  startAt(revision: number): void {
-    if (this.latest !== 0 || this.size !== 0) throw new Error('startAt() needs a feed that has published nothing');
-    this.latest = revision;
+  get position(): KeyspacePosition {
+    return { keyspace: this.keyspace.id, revision: this.latest };
   }
 
   get watchers(): number {
-    return this.sinks.size;
+    return this.live.size + this.replaying.size;
+  }
+
+  /** Retained events and their bytes (for the memory bound's tests and metrics). */
+  get retained(): { readonly events: number; readonly bytes: number } {
+    return { events: this.entries.length - this.start, bytes: this.bytes };
+  }
+
+  /**
+   * Continues a keyspace restored from a snapshot, or begins the one a restart chose, at `revision`: the next event
+   * published is `revision + 1`. Nothing before it is retained, so a watch resuming from an older revision gets a
+   * reset. Only for a feed that has published nothing yet.
+   */
+  startAt(keyspace: Keyspace, revision: number): void {
+    if (this.entries.length !== 0 || this.latest !== this.keyspace.base) throw new Error('startAt() needs a feed that has published nothing');
+    this.keyspace = keyspace;
+    this.latest = revision;
   }
 
   async close(): Promise<void> {
-    this.sinks.clear();
+    this.live.clear();
+    this.replaying.clear();
   }
 
-  /** Called by the memory store with each committed batch, in revision order (not part of the ChangeFeed port). */
-  publish(batch: readonly ChangeEvent[]): void {
+  /**
+   * Called by the memory store with each committed batch, in revision order, and the size of each event (not part
+   * of the ChangeFeed port: events enter only through the store's commits).
+   */
+  publish(batch: readonly ChangeEvent[], sizes: readonly number[]): void {
     if (batch.length === 0) return;
-    for (const event of batch) {
-      this.ring[this.head] = event;
-      this.head = (this.head + 1) % this.history;
-      this.size = Math.min(this.size + 1, this.history);
-    }
-    this.latest = batch[batch.length - 1].revision;
-    // A sink that throws must not starve the others of the batch.
-    for (const sink of [...this.sinks]) {
+    const last = batch[batch.length - 1].revision;
+    batch.forEach((event, i) => {
+      this.entries.push({ event, bytes: sizes[i], last });
+      this.bytes += sizes[i];
+    });
+    this.latest = last;
+    this.trim();
+    // A watch that throws must not starve the others of the batch.
+    for (const watch of [...this.live]) {
       try {
-        sink.events(batch);
+        watch.sink.events(batch);
       } catch {
-        this.sinks.delete(sink);
+        this.live.delete(watch);
       }
     }
   }
 
-  watch(since: number | null, sink: WatchSink): () => void {
-    if (since !== null && since !== this.latest) {
-      const backlog = this.since(since);
-      if (backlog === null) sink.reset(this.latest);
-      else if (backlog.length > 0) sink.events(backlog);
+  watch(since: Position | null, sink: WatchSink): Watch {
+    const watch = new MemoryWatch(this, sink);
+    if (since === null || (since.revision === this.latest && (since.keyspace ?? this.keyspace.id) === this.keyspace.id)) {
+      this.live.add(watch);
+    } else if (!this.retains(since)) {
+      sink.reset(this.position);
+      this.live.add(watch);
+    } else {
+      watch.cursor = since.revision;
+      this.replaying.add(watch);
+      this.pump(watch);
     }
-    this.sinks.add(sink);
-    return () => this.sinks.delete(sink);
+    return watch;
   }
 
-  /** Retained events after `since`, or null when some of them are no longer retained (or never were). */
-  private since(since: number): ChangeEvent[] | null {
-    if (since > this.latest || since < 0) return null;
-    const oldest = this.latest - this.size + 1; // revisions in the ring are consecutive
-    if (since < oldest - 1) return null;
-    const count = this.latest - since;
-    const events: ChangeEvent[] = [];
-    for (let i = this.size - count; i < this.size; i++) {
-      events.push(this.ring[(this.head - this.size + i + this.history) % this.history] as ChangeEvent);
+  /** Reads history into a replaying watch until it catches up (then it is live) or its sink wants no more. */
+  pump(watch: MemoryWatch): void {
+    const { sink } = watch;
+    while (!watch.stopped && watch.cursor !== null) {
+      if (watch.cursor === this.latest) {
+        watch.cursor = null;
+        this.replaying.delete(watch);
+        this.live.add(watch);
+        return;
+      }
+      if (sink.wantsMore && !sink.wantsMore()) return;
+      const from = this.indexOf(watch.cursor + 1);
+      if (from < this.start) {
+        // What it still had to read left the history while it was paused: it could not keep up.
+        this.replaying.delete(watch);
+        watch.cursor = null;
+        if (sink.lagged) {
+          sink.lagged();
+        } else {
+          sink.reset(this.position);
+          this.live.add(watch);
+        }
+        return;
+      }
+      const slice: ChangeEvent[] = [];
+      let bytes = 0;
+      for (let i = from; i < this.entries.length; i++) {
+        const entry = this.entries[i];
+        slice.push(entry.event);
+        bytes += entry.bytes;
+        if (bytes >= SLICE_BYTES && entry.event.revision === entry.last) break;
+      }
+      watch.cursor = slice[slice.length - 1].revision;
+      sink.events(slice);
     }
-    return events;
+  }
+
+  /** Called by a watch that stops. */
+  forget(watch: MemoryWatch): void {
+    this.live.delete(watch);
+    this.replaying.delete(watch);
+  }
+
+  /** True when every event after `since` is retained and `since` is a position of the current keyspace. */
+  private retains(since: Position): boolean {
+    if (since.keyspace !== null && since.keyspace !== this.keyspace.id) return false;
+    if (since.revision > this.latest || since.revision < this.keyspace.base) return false;
+    const oldest = this.entries.length > this.start ? this.entries[this.start].event.revision : this.latest + 1;
+    return since.revision >= oldest - 1;
+  }
+
+  /** Index in `entries` of the event with `revision` (revisions in the history are consecutive). */
+  private indexOf(revision: number): number {
+    if (this.entries.length === this.start) return this.start + (revision - this.latest - 1);
+    return this.start + (revision - this.entries[this.start].event.revision);
+  }
+
+  /** Drops the oldest events beyond WATCH_HISTORY, or beyond WATCH_HISTORY_BYTES (keeping the newest one). */
+  private trim(): void {
+    const { history, historyBytes } = this.options;
+    while (this.entries.length - this.start > history || (this.bytes > historyBytes && this.entries.length - this.start > 1)) {
+      this.bytes -= this.entries[this.start].bytes;
+      // Released now, not at the next compaction: a dropped event may hold a large value.
+      this.entries[this.start] = undefined as unknown as Entry;
+      this.start++;
+    }
+    // Compact now and then instead of shifting the array on every event.
+    if (this.start > 1024 && this.start * 2 > this.entries.length) {
+      this.entries = this.entries.slice(this.start);
+      this.start = 0;
+    }
   }
 }

@@ -7,6 +7,7 @@ import { SubscriptionRepository } from '../../subscription/subscription.reposito
 import { deliveryCounter, WebhookQueues } from '../../subscription/webhook-queues';
 import { ChangeFeed } from '../change-feed';
 import { instrumentedStoreProvider } from '../instrumented.store';
+import { KeyspaceChanges } from '../keyspace-changes';
 import { KeyValueStore } from '../kv.store';
 import { MemorySnapshotService } from './memory-snapshot.service';
 import { MemoryStore } from './memory.store';
@@ -35,6 +36,8 @@ export class MemoryDriverModule implements OnModuleInit, OnApplicationShutdown {
           const store = new MemoryStore({
             sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }),
             history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+            historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
+            maxBytes: config.getOrThrow('KV_MAX_STORE_BYTES', { infer: true }),
           });
           store.start();
           return store;
@@ -42,6 +45,7 @@ export class MemoryDriverModule implements OnModuleInit, OnApplicationShutdown {
       },
       instrumentedStoreProvider(MemoryStore),
       { provide: ChangeFeed, inject: [MemoryStore], useFactory: (store: MemoryStore) => store.feed },
+      KeyspaceChanges,
       // Where features put their own state into snapshots, beside the store's records.
       SnapshotSections,
       {
@@ -57,18 +61,22 @@ export class MemoryDriverModule implements OnModuleInit, OnApplicationShutdown {
         provide: WebhookQueues,
         inject: [ChangeFeed, SubscriptionRepository, getToken(KV_WEBHOOK_DELIVERIES_TOTAL), AppConfig],
         useFactory: (feed: ChangeFeed, repository: SubscriptionRepository, deliveries: Counter<string>, config: AppConfig) =>
-          new MemoryWebhookQueues(feed, repository, deliveryCounter(deliveries), config.getOrThrow('WEBHOOK_MAX_PENDING', { infer: true })),
+          new MemoryWebhookQueues(feed, repository, deliveryCounter(deliveries), {
+            maxPending: config.getOrThrow('WEBHOOK_MAX_PENDING', { infer: true }),
+            maxPendingBytes: config.getOrThrow('WEBHOOK_MAX_PENDING_BYTES', { infer: true }),
+          }),
       },
     ];
     if (snapshots) {
       providers.push({
         provide: MemorySnapshotService,
-        inject: [MemoryStore, SnapshotSections, AppConfig],
-        useFactory: (store: MemoryStore, sections: SnapshotSections, config: AppConfig) =>
+        inject: [MemoryStore, SnapshotSections, KeyspaceChanges, AppConfig],
+        useFactory: (store: MemoryStore, sections: SnapshotSections, keyspace: KeyspaceChanges, config: AppConfig) =>
           new MemorySnapshotService(store, sections, {
             file: config.getOrThrow('SNAPSHOT_FILE', { infer: true }),
             intervalMs: config.getOrThrow('SNAPSHOT_INTERVAL_MS', { infer: true }),
             onCorrupt: config.getOrThrow('SNAPSHOT_ON_CORRUPT', { infer: true }),
+            keyspace,
           }),
       });
     }
@@ -77,6 +85,7 @@ export class MemoryDriverModule implements OnModuleInit, OnApplicationShutdown {
 
   constructor(
     private readonly store: MemoryStore,
+    private readonly keyspace: KeyspaceChanges,
     @Optional() private readonly snapshots?: MemorySnapshotService,
   ) {}
 
@@ -87,7 +96,8 @@ export class MemoryDriverModule implements OnModuleInit, OnApplicationShutdown {
    * SnapshotError, where a failing provider factory would have Nest print it with a stack.)
    */
   async onModuleInit(): Promise<void> {
-    await this.snapshots?.start();
+    if (this.snapshots) await this.snapshots.start();
+    else this.keyspace.use(this.store.keyspace, 'new: without SNAPSHOT_FILE every start begins one');
   }
 
   /** Runs after the HTTP server has stopped, so no request sees a closed store and the last snapshot misses no write. */

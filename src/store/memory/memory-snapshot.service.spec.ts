@@ -10,6 +10,8 @@ import { MemorySnapshotService, type MemorySnapshotOptions } from './memory-snap
 import { MemoryStore } from './memory.store';
 import { type SnapshotSection, SnapshotSections } from './snapshot-sections';
 
+const KS = { id: 'aaaaaaaaaaaa', base: 0 };
+
 /** A section holding a list of strings, refusing anything else. */
 class ListSection implements SnapshotSection {
   items: string[] = [];
@@ -64,19 +66,20 @@ describe('MemoryStore snapshot and restore', () => {
     const now = Date.now();
     const { store, feed } = newStore();
     const records = [
-      { key: 'a', value: 1, revision: 3, createdAt: now - 5000, updatedAt: now - 4000, expiresAt: null },
-      { key: 'gone', value: 2, revision: 4, createdAt: now - 5000, updatedAt: now - 5000, expiresAt: now - 1 },
-      { key: 'soon', value: 3, revision: 7, createdAt: now - 5000, updatedAt: now - 5000, expiresAt: now + 60_000 },
+      { key: 'a', value: 1, revision: 3, createdAt: now - 5000, updatedAt: now - 4000, expiresAt: null, size: 1 },
+      { key: 'gone', value: 2, revision: 4, createdAt: now - 5000, updatedAt: now - 5000, expiresAt: now - 1, size: 1 },
+      { key: 'soon', value: 3, revision: 7, createdAt: now - 5000, updatedAt: now - 5000, expiresAt: now + 60_000, size: 1 },
     ];
     const events: ChangeEvent[] = [];
     feed.watch(null, { events: (batch) => events.push(...batch), reset: () => undefined });
-    expect(store.restore({ revision: 9, records })).toBe(2);
+    expect(store.restore({ revision: 9, records }, KS)).toBe(2);
     expect(events).toEqual([]); // the key that expired meanwhile is simply not there
     expect(await store.get('a')).toEqual(records[0]);
+    expect(store.keyspace).toBe(KS);
     expect(await store.get('gone')).toBeNull();
     expect(await store.count()).toBe(2);
     expect(await store.revision()).toBe(9);
-    expect(feed.revision).toBe(9);
+    expect(feed.position).toEqual({ keyspace: KS.id, revision: 9 });
     const [written] = await store.set([{ key: 'b', value: 4 }]);
     expect(written.record.revision).toBe(10);
     expect(events.map((e) => e.revision)).toEqual([10]);
@@ -89,11 +92,11 @@ describe('MemoryStore snapshot and restore', () => {
 
   it('after a restore, a watch resuming from before it gets a reset; one at its revision continues', () => {
     const { store, feed } = newStore();
-    store.restore({ revision: 50, records: [] });
+    store.restore({ revision: 50, records: [] }, KS);
     const resets: number[] = [];
     const seen: number[] = [];
-    feed.watch(40, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (r) => resets.push(r) });
-    feed.watch(50, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (r) => resets.push(r) });
+    feed.watch({ keyspace: KS.id, revision: 40 }, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (r) => resets.push(r.revision) });
+    feed.watch({ keyspace: KS.id, revision: 50 }, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (r) => resets.push(r.revision) });
     expect(resets).toEqual([50]);
     void store.set([{ key: 'x', value: 1 }]);
     expect(seen).toEqual([51, 51]);
@@ -102,10 +105,10 @@ describe('MemoryStore snapshot and restore', () => {
   it('restores only into a store that was never written', async () => {
     const { store } = newStore();
     await store.set([{ key: 'a', value: 1 }]);
-    expect(() => store.restore({ revision: 5, records: [] })).toThrow('restore() needs a store that has never been written');
-    const feed = new MemoryChangeFeed(10);
-    feed.publish([{ type: 'put', key: 'a', value: 1, revision: 1, time: new Date().toISOString() }]);
-    expect(() => feed.startAt(5)).toThrow('startAt() needs a feed that has published nothing');
+    expect(() => store.restore({ revision: 5, records: [] }, KS)).toThrow('restore() needs a store that has never been written');
+    const feed = new MemoryChangeFeed({ history: 10, historyBytes: 1024 }, KS);
+    feed.publish([{ type: 'put', key: 'a', value: 1, keyspace: KS.id, revision: 1, time: new Date().toISOString() }], [10]);
+    expect(() => feed.startAt({ id: 'bbbbbbbbbbbb', base: 5 }, 5)).toThrow('startAt() needs a feed that has published nothing');
   });
 });
 
@@ -220,13 +223,13 @@ describe('MemorySnapshotService', () => {
   });
 
   it('refuses a snapshot whose section fails its checks, naming it', async () => {
-    await format.writeSnapshotFile(file, { revision: 0, takenAt: Date.now(), records: [], sections: new Map([['list', [42]]]) });
+    await format.writeSnapshotFile(file, { keyspace: KS, revision: 0, takenAt: Date.now(), records: [], sections: new Map([['list', [42]]]) });
     const { snapshots } = service();
     await expect(snapshots.start()).rejects.toThrow(`Snapshot ${file} is corrupt: section "list": items must be strings; to start empty instead`);
   });
 
   it('with SNAPSHOT_ON_CORRUPT=ignore moves the bad file aside, warns and starts empty', async () => {
-    await format.writeSnapshotFile(file, { revision: 3, takenAt: Date.now(), records: [], sections: new Map([['list', [42]]]) });
+    await format.writeSnapshotFile(file, { keyspace: KS, revision: 3, takenAt: Date.now(), records: [], sections: new Map([['list', [42]]]) });
     const { snapshots, store, list } = service({ onCorrupt: 'ignore' });
     await snapshots.start();
     expect(await store.revision()).toBe(0);

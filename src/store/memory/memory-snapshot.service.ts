@@ -1,10 +1,12 @@
 import { Logger } from '@nestjs/common';
 import { constants } from 'node:fs';
-import { access, rename } from 'node:fs/promises';
+import { access, open, readFile, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { SnapshotOnCorrupt } from '../../config/env.validation';
+import { type Keyspace, type KeyspaceChangeReason, newKeyspaceId } from '../keyspace';
+import type { KeyspaceChange } from '../keyspace-changes';
 import type { MemoryStore } from './memory.store';
-import { type LoadedSnapshot, readSnapshotFile, SnapshotError, writeSnapshotFile } from './memory-snapshot';
+import { type LoadedSnapshot, readSnapshotFile, SnapshotError, syncDirectory, writeSnapshotFile } from './memory-snapshot';
 import type { SnapshotSections } from './snapshot-sections';
 
 export interface MemorySnapshotOptions {
@@ -14,6 +16,18 @@ export interface MemorySnapshotOptions {
   readonly intervalMs: number;
   /** SNAPSHOT_ON_CORRUPT */
   readonly onCorrupt: SnapshotOnCorrupt;
+  /** Told which keyspace the store is in after the restore, and when it had to begin a new one. */
+  readonly keyspace?: {
+    use(keyspace: Keyspace, how: string): void;
+    changed(change: KeyspaceChange): void;
+  };
+}
+
+/** What the run marker holds: the keyspace a running process hands out revisions in. */
+interface RunMarker {
+  readonly keyspace?: string;
+  readonly pid?: number;
+  readonly startedAt?: string;
 }
 
 const elapsed = (since: number): string => `${Math.round(performance.now() - since)} ms`;
@@ -27,6 +41,12 @@ const message = (error: unknown): string => (typeof error === 'object' && error 
  *
  * Only one snapshot is written at a time: the next periodic one is scheduled when the previous one has
  * finished, and shutdown waits for one in progress before writing the last.
+ *
+ * Keyspace: while the process runs, a run marker (`SNAPSHOT_FILE.running`) says so; it is removed only once the
+ * final snapshot is on disk. A start that finds it knows the previous run ended without that snapshot (a crash, a
+ * kill, a failed last write): revisions after its last snapshot may have been handed out, so the restored data
+ * begins a new keyspace (based at the snapshot's revision) rather than hand out those revisions again. A start
+ * that finds no marker continues the snapshot's own keyspace, exactly where the clean stop left it.
  */
 export class MemorySnapshotService {
   private readonly logger = new Logger('Snapshot');
@@ -34,7 +54,7 @@ export class MemorySnapshotService {
   private writing: Promise<unknown> = Promise.resolve();
   private stopped = false;
   /** What the file holds now, to skip rewriting an unchanged store. */
-  private saved: { revision: number; sections: string } | null = null;
+  private saved: { keyspace: string; revision: number; sections: string } | null = null;
 
   constructor(
     private readonly store: MemoryStore,
@@ -42,19 +62,67 @@ export class MemorySnapshotService {
     private readonly options: MemorySnapshotOptions,
   ) {}
 
-  /** Restores the snapshot (see SNAPSHOT_ON_CORRUPT for one that cannot be used), then starts the periodic writes. */
+  private get markerFile(): string {
+    return `${this.options.file}.running`;
+  }
+
+  /**
+   * Restores the snapshot (see SNAPSHOT_ON_CORRUPT for one that cannot be used) in the keyspace it allows, marks
+   * the run, then starts the periodic writes.
+   */
   async start(): Promise<void> {
     await this.assertWritableDirectory();
-    await this.restore();
+    const previousRun = await this.readMarker();
+    const change = await this.restore(previousRun);
+    const keyspace = this.store.keyspace;
+    if (change) this.options.keyspace?.changed({ from: change.from, to: keyspace, reason: change.reason });
+    else this.options.keyspace?.use(keyspace, this.saved ? `continued from ${this.options.file}` : 'new');
+    await this.writeMarker({ keyspace: keyspace.id, pid: process.pid, startedAt: new Date().toISOString() });
     this.schedule();
   }
 
-  /** Stops the periodic writes and writes the final snapshot. Call after HTTP has drained, before the store closes. */
+  /**
+   * Stops the periodic writes, writes the final snapshot and, once it is on disk, removes the run marker. Call
+   * after HTTP has drained, before the store closes.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.writing.catch(() => undefined);
     await this.write('log');
+    await unlink(this.markerFile).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+    });
+    await syncDirectory(dirname(this.options.file));
+  }
+
+  /** The previous run's marker, or null when it stopped cleanly (or there was none). */
+  private async readMarker(): Promise<RunMarker | null> {
+    let text: string;
+    try {
+      text = await readFile(this.markerFile, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new SnapshotError(`Run marker ${this.markerFile} cannot be read: ${message(error)}`);
+    }
+    try {
+      return JSON.parse(text) as RunMarker;
+    } catch {
+      // A marker cut short by the crash it reports: it still says the run did not end cleanly.
+      return {};
+    }
+  }
+
+  /** Written and synced before anything is served, so a crash from here on is always noticed at the next start. */
+  private async writeMarker(marker: RunMarker): Promise<void> {
+    const handle = await open(this.markerFile, 'w', 0o600);
+    try {
+      await handle.writeFile(`${JSON.stringify(marker)}\n`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await syncDirectory(dirname(this.options.file));
   }
 
   /** Found now rather than at the first write, which may be the one at shutdown. */
@@ -67,16 +135,20 @@ export class MemorySnapshotService {
     }
   }
 
-  private async restore(): Promise<void> {
+  /** Restores the snapshot; returns the keyspace change it had to make, if any. */
+  private async restore(previousRun: RunMarker | null): Promise<{ from: string | null; reason: KeyspaceChangeReason } | null> {
     const { file } = this.options;
     const started = performance.now();
+    // The previous run's keyspace is gone with whatever it handed out after its last snapshot.
+    const unclean = previousRun === null ? null : { from: previousRun.keyspace ?? null, reason: 'unclean_restart' as const };
+    if (unclean) this.logger.warn(`${this.markerFile} is there: the previous run did not stop cleanly (no final snapshot)`);
     let snapshot: LoadedSnapshot | null;
     let install: () => void;
     try {
       snapshot = await readSnapshotFile(file);
       if (snapshot === null) {
         this.logger.log(`No snapshot at ${file} yet: starting empty`);
-        return;
+        return unclean;
       }
       try {
         install = this.sections.prepareRestore(snapshot.sections);
@@ -89,16 +161,22 @@ export class MemorySnapshotService {
         throw new SnapshotError(`${error.message}; to start empty instead, set SNAPSHOT_ON_CORRUPT=ignore (the file is then moved aside)`);
       }
       await this.moveAside(error);
-      return;
+      return { from: previousRun?.keyspace ?? null, reason: 'snapshot_discarded' };
     }
-    const restored = this.store.restore(snapshot);
+    // A snapshot from a clean stop continues its keyspace; anything else begins a new one at its revision.
+    const continued = unclean === null && snapshot.keyspace !== null;
+    const keyspace: Keyspace = continued ? (snapshot.keyspace as Keyspace) : { id: newKeyspaceId(), base: snapshot.revision };
+    const restored = this.store.restore(snapshot, keyspace);
     install();
     const sections = [...snapshot.sections].map(([name, items]) => `, ${items.length} ${name}`).join('');
     const skipped = snapshot.records.length - restored;
     this.logger.log(
       `Restored ${file} (taken ${new Date(snapshot.takenAt).toISOString()}): ${restored} keys${skipped > 0 ? ` (${skipped} expired while down, dropped)` : ''}${sections}, revision ${snapshot.revision}, in ${elapsed(started)}`,
     );
-    this.saved = { revision: snapshot.revision, sections: JSON.stringify([...snapshot.sections]) };
+    this.saved = { keyspace: snapshot.keyspace?.id ?? '', revision: snapshot.revision, sections: JSON.stringify([...snapshot.sections]) };
+    if (continued) return null;
+    // A version 1 snapshot (kv-store 0.1) names no keyspace: its data simply starts one.
+    return unclean;
   }
 
   /** SNAPSHOT_ON_CORRUPT=ignore: keeps the bad file for inspection and starts empty, loudly. */
@@ -128,8 +206,8 @@ export class MemorySnapshotService {
     // Both captured in one synchronous step: one point in time.
     const image = this.store.snapshot();
     const sections = this.sections.dump();
-    const state = { revision: image.revision, sections: JSON.stringify([...sections]) };
-    if (this.saved !== null && this.saved.revision === state.revision && this.saved.sections === state.sections) {
+    const state = { keyspace: image.keyspace?.id ?? '', revision: image.revision, sections: JSON.stringify([...sections]) };
+    if (this.saved !== null && this.saved.keyspace === state.keyspace && this.saved.revision === state.revision && this.saved.sections === state.sections) {
       this.logger[level](`Snapshot ${this.options.file} is current (revision ${state.revision}): not rewritten`);
       return;
     }

@@ -13,9 +13,13 @@ const record = (key: string, value: KvRecord['value'], revision: number, expires
   createdAt: T0,
   updatedAt: T0 + revision,
   expiresAt,
+  size: Buffer.byteLength(JSON.stringify(value)),
 });
 
+const KEYSPACE = { id: 'aaaaaaaaaaaa', base: 0 };
+
 const sample = (): Snapshot => ({
+  keyspace: KEYSPACE,
   revision: 9,
   takenAt: T0 + 1234,
   records: [
@@ -69,7 +73,9 @@ describe('snapshot files', () => {
     expect(lines.pop()).toBe('');
     expect(JSON.parse(lines[0])).toEqual({
       format: 'kv-store-snapshot',
-      version: 1,
+      version: 2,
+      keyspace: 'aaaaaaaaaaaa',
+      base: 0,
       revision: 9,
       takenAt: new Date(T0 + 1234).toISOString(),
       sections: ['subscriptions', 'empty'],
@@ -81,8 +87,15 @@ describe('snapshot files', () => {
   });
 
   it('round-trips an empty store', async () => {
-    await writeSnapshotFile(file, { revision: 0, takenAt: T0, records: [], sections: new Map() });
-    expect(await readSnapshotFile(file)).toEqual({ revision: 0, takenAt: T0, records: [], sections: new Map() });
+    await writeSnapshotFile(file, { keyspace: KEYSPACE, revision: 0, takenAt: T0, records: [], sections: new Map() });
+    expect(await readSnapshotFile(file)).toEqual({ keyspace: KEYSPACE, revision: 0, takenAt: T0, records: [], sections: new Map() });
+  });
+
+  it('reads a version 1 snapshot (kv-store 0.1), which names no keyspace', async () => {
+    const { createHash } = await import('node:crypto');
+    const body = `${JSON.stringify({ format: 'kv-store-snapshot', version: 1, revision: 3, takenAt: new Date(T0).toISOString(), sections: [] })}\n${JSON.stringify(['a', 'x', 3, T0, T0, null])}\n`;
+    writeFileSync(file, `${body}${JSON.stringify({ records: 1, sha256: createHash('sha256').update(body).digest('hex') })}\n`);
+    expect(await readSnapshotFile(file)).toEqual({ keyspace: null, revision: 3, takenAt: T0, records: [record('a', 'x', 3)].map((r) => ({ ...r, updatedAt: T0 })), sections: new Map() });
   });
 
   it('answers null for a missing file: a first start', async () => {
@@ -91,7 +104,7 @@ describe('snapshot files', () => {
 
   it('replaces the previous snapshot whole', async () => {
     await writeSnapshotFile(file, sample());
-    await writeSnapshotFile(file, { revision: 10, takenAt: T0, records: [record('only', 1, 10)], sections: new Map() });
+    await writeSnapshotFile(file, { keyspace: KEYSPACE, revision: 10, takenAt: T0, records: [record('only', 1, 10)], sections: new Map() });
     expect((await readSnapshotFile(file))?.records.map((r) => r.key)).toEqual(['only']);
   });
 
@@ -102,7 +115,7 @@ describe('snapshot files', () => {
       yield record('a', 1, 1);
       throw new Error('disk on fire');
     }
-    await expect(writeSnapshotFile(file, { revision: 1, takenAt: T0, records: failing(), sections: new Map() })).rejects.toThrow('disk on fire');
+    await expect(writeSnapshotFile(file, { keyspace: KEYSPACE, revision: 1, takenAt: T0, records: failing(), sections: new Map() })).rejects.toThrow('disk on fire');
     expect(readFileSync(file)).toEqual(before);
     expect(readdirSync(dir)).toEqual(['kv.snapshot']);
     await expect(writeSnapshotFile(join(dir, 'missing', 'kv.snapshot'), sample())).rejects.toMatchObject({ code: 'ENOENT' });
@@ -113,7 +126,7 @@ describe('snapshot files', () => {
     let ticks = 0;
     const ticker = setInterval(() => ticks++, 0);
     try {
-      await writeSnapshotFile(file, { revision: 50_000, takenAt: T0, records, sections: new Map() });
+      await writeSnapshotFile(file, { keyspace: KEYSPACE, revision: 50_000, takenAt: T0, records, sections: new Map() });
     } finally {
       clearInterval(ticker);
     }
@@ -141,7 +154,7 @@ describe('snapshot files', () => {
       await writeSnapshotFile(file, sample());
       const original = readFileSync(file);
       const endStart = original.lastIndexOf(10, original.length - 2) + 1;
-      const versionDigit = original.indexOf('"version":1') + '"version":'.length;
+      const versionDigit = original.indexOf('"version":2') + '"version":'.length;
       // Every byte before the end marker is covered by the checksum.
       for (let i = 0; i < endStart; i += i < 200 ? 1 : 7) {
         const damaged = Buffer.from(original);
@@ -149,7 +162,7 @@ describe('snapshot files', () => {
         writeFileSync(file, damaged);
         expect((await readError()).message).toBe(
           i === versionDigit
-            ? `Snapshot ${file} has format version 5, which this version of kv-store cannot read (it reads version 1)`
+            ? `Snapshot ${file} has format version 6, which this version of kv-store cannot read (it reads version 2)`
             : i === endStart - 1 // the line break before the end marker: it is no longer a line of its own
               ? `Snapshot ${file} is truncated or damaged: the end marker is missing after 6 complete line(s)`
               : `Snapshot ${file} is corrupt: checksum mismatch (its content was damaged or altered)`,
@@ -175,8 +188,8 @@ describe('snapshot files', () => {
 
     it('written by a format version it does not know', async () => {
       await writeSnapshotFile(file, sample());
-      writeFileSync(file, readFileSync(file, 'utf8').replace('"version":1', '"version":2'));
-      expect((await readError()).message).toMatch(/has format version 2, which this version of kv-store cannot read \(it reads version 1\)$/);
+      writeFileSync(file, readFileSync(file, 'utf8').replace('"version":2', '"version":3'));
+      expect((await readError()).message).toMatch(/has format version 3, which this version of kv-store cannot read \(it reads version 2\)$/);
     });
 
     it('that cannot be read', async () => {

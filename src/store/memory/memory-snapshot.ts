@@ -3,13 +3,16 @@ import { createReadStream } from 'node:fs';
 import { open, rename, unlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { compareCodePoints } from '../key-order';
+import { isKeyspaceId, type Keyspace } from '../keyspace';
 import type { JsonValue, KvRecord } from '../kv.store';
 
 /**
  * Snapshot files are NDJSON, one JSON document per line, so they can be written and read a chunk at a time
  * at any size and still be inspected with ordinary tools:
  *
- * 1. header: `{"format":"kv-store-snapshot","version":1,"revision":R,"takenAt":"<ISO time>","sections":[names]}`
+ * 1. header: `{"format":"kv-store-snapshot","version":2,"keyspace":"<id>","base":B,"revision":R,"takenAt":"<ISO time>",
+ *    "sections":[names]}`: the keyspace the revisions belong to and the revision it began at (version 1, written by
+ *    kv-store 0.1, has no keyspace: it is read, and its data starts a new keyspace)
  * 2. one line per key, in key order: `[key, value, revision, createdAt, updatedAt, expiresAt]` (times in
  *    epoch milliseconds, expiresAt null for never)
  * 3. one line per item of each section: `{"section":"<name>","item":...}`
@@ -17,7 +20,9 @@ import type { JsonValue, KvRecord } from '../kv.store';
  *    no end marker, and a changed byte anywhere before it changes the hash.
  */
 export const SNAPSHOT_FORMAT = 'kv-store-snapshot';
-export const SNAPSHOT_VERSION = 1;
+export const SNAPSHOT_VERSION = 2;
+/** The oldest version this one reads. */
+const OLDEST_READABLE_VERSION = 1;
 /** How every snapshot file begins. */
 const SNAPSHOT_START = `{"format":"${SNAPSHOT_FORMAT}"`;
 
@@ -28,6 +33,8 @@ export class SnapshotError extends Error {
 
 /** The store's part of a snapshot: a point-in-time view of its records and revision. */
 export interface StoreImage {
+  /** The keyspace the revisions belong to; null in a version 1 snapshot, which did not record it. */
+  readonly keyspace: Keyspace | null;
   readonly revision: number;
   /** When the view was taken, epoch milliseconds. */
   readonly takenAt: number;
@@ -88,6 +95,8 @@ export async function writeSnapshotFile(file: string, snapshot: Snapshot): Promi
       JSON.stringify({
         format: SNAPSHOT_FORMAT,
         version: SNAPSHOT_VERSION,
+        keyspace: snapshot.keyspace?.id,
+        base: snapshot.keyspace?.base,
         revision: snapshot.revision,
         takenAt: new Date(snapshot.takenAt).toISOString(),
         // Named here, under the checksum, so a section without items is restored (empty) too.
@@ -118,7 +127,7 @@ export async function writeSnapshotFile(file: string, snapshot: Snapshot): Promi
   }
 }
 
-async function syncDirectory(directory: string): Promise<void> {
+export async function syncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, 'r');
   try {
     await handle.sync();
@@ -143,7 +152,7 @@ function parseRecord(row: unknown, storeRevision: number, previousKey: string | 
   if (!isWhole(revision) || revision === 0 || revision > storeRevision) return `key ${JSON.stringify(key)}: revision must be from 1 to the store revision ${storeRevision}`;
   if (!isWhole(createdAt) || !isWhole(updatedAt) || updatedAt < createdAt) return `key ${JSON.stringify(key)}: createdAt and updatedAt must be times, createdAt first`;
   if (expiresAt !== null && !isWhole(expiresAt)) return `key ${JSON.stringify(key)}: expiresAt must be a time or null`;
-  return { key, value, revision, createdAt, updatedAt, expiresAt };
+  return { key, value, revision, createdAt, updatedAt, expiresAt, size: Buffer.byteLength(JSON.stringify(value)) };
 }
 
 /**
@@ -235,11 +244,12 @@ export async function readSnapshotFile(file: string): Promise<LoadedSnapshot | n
   }
   if (lineProblem !== null) throw fail(`is corrupt: ${lineProblem}`);
   if (end.records !== records.length) throw fail(`is corrupt: it holds ${records.length} records, its end marker says ${end.records}`);
-  const { revision, takenAt, sections } = header;
-  return { revision, takenAt, records, sections };
+  const { keyspace, revision, takenAt, sections } = header;
+  return { keyspace, revision, takenAt, records, sections };
 }
 
 interface Header {
+  readonly keyspace: Keyspace | null;
   readonly revision: number;
   readonly takenAt: number;
   /** Items of each section the header names, filled in as they are read. */
@@ -258,12 +268,20 @@ function parseHeader(line: Buffer): Header | string {
   if (Number.isSafeInteger(parsed.version) && (parsed.version as number) > SNAPSHOT_VERSION) {
     return `has format version ${parsed.version as number}, which this version of kv-store cannot read (it reads version ${SNAPSHOT_VERSION})`;
   }
-  const { version, revision, takenAt, sections } = parsed;
+  const { version, keyspace, base, revision, takenAt, sections } = parsed;
   const names = Array.isArray(sections) && sections.every((name) => typeof name === 'string' && name !== '') ? (sections as string[]) : null;
-  if (version !== SNAPSHOT_VERSION || !isWhole(revision) || typeof takenAt !== 'string' || Number.isNaN(Date.parse(takenAt)) || names === null || new Set(names).size !== names.length) {
+  const versionOk = Number.isSafeInteger(version) && (version as number) >= OLDEST_READABLE_VERSION;
+  // Version 2 records its keyspace; version 1 could not.
+  const keyspaceOk = version === 1 || (typeof keyspace === 'string' && isKeyspaceId(keyspace) && isWhole(base) && isWhole(revision) && base <= revision);
+  if (!versionOk || !keyspaceOk || !isWhole(revision) || typeof takenAt !== 'string' || Number.isNaN(Date.parse(takenAt)) || names === null || new Set(names).size !== names.length) {
     return 'is corrupt: its header is malformed';
   }
-  return { revision, takenAt: Date.parse(takenAt), sections: new Map(names.map((name) => [name, []])) };
+  return {
+    keyspace: version === 1 ? null : { id: keyspace as string, base: base as number },
+    revision,
+    takenAt: Date.parse(takenAt),
+    sections: new Map(names.map((name) => [name, []])),
+  };
 }
 
 interface EndMarker {

@@ -2,6 +2,8 @@ import { MemoryChangeFeed } from './memory-change.feed';
 import type { Subscription } from '../../subscription/subscription.repository';
 import { MemorySubscriptionRepository } from './memory-subscription.repository';
 
+const newFeed = () => new MemoryChangeFeed({ history: 10, historyBytes: 1024 }, { id: 'aaaaaaaaaaaa', base: 0 });
+
 describe('MemorySubscriptionRepository as a snapshot section', () => {
   const subscription = (id: string, extra: Partial<Subscription> = {}): Omit<Subscription, 'startRevision'> => ({
     id,
@@ -13,10 +15,10 @@ describe('MemorySubscriptionRepository as a snapshot section', () => {
   });
 
   it('dumps every field, secret and start revision included, and restores them all', async () => {
-    const feed = new MemoryChangeFeed(10);
+    const feed = newFeed();
     const source = new MemorySubscriptionRepository(feed);
     await source.create(subscription('a'), 10);
-    feed.startAt(7);
+    feed.startAt({ id: 'aaaaaaaaaaaa', base: 0 }, 7);
     await source.create(subscription('b', { filter: {} }), 10);
     const dumped = JSON.parse(JSON.stringify(source.dump())) as unknown[];
     expect(dumped).toEqual([
@@ -24,7 +26,7 @@ describe('MemorySubscriptionRepository as a snapshot section', () => {
       { ...subscription('b', { filter: {} }), startRevision: 7 },
     ]);
 
-    const target = new MemorySubscriptionRepository(new MemoryChangeFeed(10));
+    const target = new MemorySubscriptionRepository(newFeed());
     const install = target.prepareRestore(dumped);
     expect(await target.list()).toEqual([]); // nothing changes before the install
     install();
@@ -43,7 +45,7 @@ describe('MemorySubscriptionRepository as a snapshot section', () => {
     [[{ ...subscription('a'), startRevision: 0, filter: { other: 'x' } }], 'item 1: subscription a: filter must be'],
     [[{ ...subscription('a'), startRevision: 0 }, { ...subscription('a'), startRevision: 0 }], 'item 2: subscription a appears twice'],
   ])('refuses %j', (items, message) => {
-    const repository = new MemorySubscriptionRepository(new MemoryChangeFeed(10));
+    const repository = new MemorySubscriptionRepository(newFeed());
     expect(() => repository.prepareRestore(items)).toThrow(message);
   });
 });

@@ -15,7 +15,7 @@ export class MemorySubscriptionRepository extends SubscriptionRepository impleme
 
   async create(input: NewSubscription, max: number): Promise<Subscription | null> {
     if (this.subscriptions.size >= max) return null;
-    const subscription = { ...input, startRevision: this.feed.revision };
+    const subscription = { ...input, startRevision: this.feed.position.revision };
     this.subscriptions.set(subscription.id, subscription);
     return subscription;
   }

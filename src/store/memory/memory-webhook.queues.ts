@@ -1,5 +1,5 @@
 import { Logger } from '@nestjs/common';
-import type { ChangeEvent, ChangeFeed } from '../change-feed';
+import type { ChangeEvent, ChangeFeed, Watch } from '../change-feed';
 import { matches } from '../../subscription/event-filter';
 import type { Subscription, SubscriptionRepository } from '../../subscription/subscription.repository';
 import {
@@ -14,10 +14,18 @@ import {
 } from '../../subscription/webhook-queues';
 import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
 
+export interface MemoryQueueLimits {
+  /** WEBHOOK_MAX_PENDING: undelivered events per subscription. */
+  readonly maxPending: number;
+  /** WEBHOOK_MAX_PENDING_BYTES: and their bytes (request bodies). */
+  readonly maxPendingBytes: number;
+}
+
 /** One subscription's events and delivery state, in process. */
 class MemoryDeliveryQueue implements DeliveryQueue {
   private readonly queue: Delivery[] = [];
   private start = 0;
+  private bytes = 0;
   /** The lane took the head and has not settled it yet (in flight or waiting to retry). */
   private held = false;
   lastDeliveredRevision: number | null = null;
@@ -28,7 +36,7 @@ class MemoryDeliveryQueue implements DeliveryQueue {
 
   constructor(
     private readonly count: DeliveryCounter,
-    private readonly maxPending: number,
+    private readonly limits: MemoryQueueLimits,
   ) {}
 
   get pending(): number {
@@ -36,16 +44,21 @@ class MemoryDeliveryQueue implements DeliveryQueue {
   }
 
   /**
-   * Queues one event. Beyond WEBHOOK_MAX_PENDING the oldest gives way, unless the lane holds it (in flight or
-   * waiting to retry): then the next oldest does.
+   * Queues one event. Beyond WEBHOOK_MAX_PENDING events or WEBHOOK_MAX_PENDING_BYTES bytes the oldest give way,
+   * unless the lane holds one (in flight or waiting to retry): then the next oldest do. The newest always stays.
    */
   push(delivery: Delivery): void {
     this.queue.push(delivery);
-    if (this.pending <= this.maxPending) return;
-    const index = this.held ? this.start + 1 : this.start;
-    const [dropped] = this.queue.splice(index, 1);
-    this.count('dead_lettered');
-    this.keepDeadLetter(dropped, `queue full (WEBHOOK_MAX_PENDING=${this.maxPending})`);
+    this.bytes += delivery.body.length;
+    const { maxPending, maxPendingBytes } = this.limits;
+    while (this.pending > maxPending || (this.bytes > maxPendingBytes && this.pending > (this.held ? 2 : 1))) {
+      const index = this.held ? this.start + 1 : this.start;
+      const [dropped] = this.queue.splice(index, 1);
+      this.bytes -= dropped.body.length;
+      this.count('dead_lettered');
+      const limit = this.pending >= maxPending ? `WEBHOOK_MAX_PENDING=${maxPending}` : `WEBHOOK_MAX_PENDING_BYTES=${maxPendingBytes}`;
+      this.keepDeadLetter(dropped, `queue full (${limit})`);
+    }
   }
 
   async head(): Promise<Delivery | null> {
@@ -91,6 +104,7 @@ class MemoryDeliveryQueue implements DeliveryQueue {
 
   private shift(): void {
     this.held = false;
+    this.bytes -= this.queue[this.start].body.length;
     this.start++;
     // Compact now and then instead of shifting the array on every delivery.
     if (this.start > 1024 && this.start * 2 > this.queue.length) {
@@ -109,13 +123,13 @@ export class MemoryWebhookQueues extends WebhookQueues {
   private readonly logger = new Logger('WebhookDispatcher');
   private readonly queues = new Map<string, { subscription: Subscription; queue: MemoryDeliveryQueue }>();
   private lanes: LaneControl | null = null;
-  private stopWatching: () => void = () => undefined;
+  private watch: Watch | null = null;
 
   constructor(
     private readonly feed: ChangeFeed,
     private readonly repository: SubscriptionRepository,
     private readonly count: DeliveryCounter,
-    private readonly maxPending: number,
+    private readonly limits: MemoryQueueLimits,
   ) {
     super();
   }
@@ -123,7 +137,7 @@ export class MemoryWebhookQueues extends WebhookQueues {
   async start(lanes: LaneControl): Promise<void> {
     this.lanes = lanes;
     for (const subscription of await this.repository.list()) this.created(subscription);
-    this.stopWatching = this.feed.watch(null, {
+    this.watch = this.feed.watch(null, {
       events: (batch) => this.enqueue(batch),
       // A live-only watch is never reset; nothing to do if one ever were.
       reset: () => undefined,
@@ -131,7 +145,7 @@ export class MemoryWebhookQueues extends WebhookQueues {
   }
 
   created(subscription: Subscription): void {
-    const queue = new MemoryDeliveryQueue(this.count, this.maxPending);
+    const queue = new MemoryDeliveryQueue(this.count, this.limits);
     this.queues.set(subscription.id, { subscription, queue });
     this.lanes?.open(subscription, queue);
   }
@@ -150,7 +164,7 @@ export class MemoryWebhookQueues extends WebhookQueues {
   }
 
   async stop(): Promise<void> {
-    this.stopWatching();
+    this.watch?.stop();
     this.lanes = null;
     const pending = [...this.queues.values()].reduce((n, { queue }) => n + queue.pending, 0);
     if (pending > 0) this.logger.warn(`shutting down with ${pending} undelivered webhook event(s); the memory driver does not keep them`);

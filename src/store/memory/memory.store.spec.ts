@@ -4,6 +4,8 @@ import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryStore } from './memory.store';
 
 describe('MemoryStore', () => {
+  /** A position of the store's own keyspace. */
+  const at = (revision: number) => ({ keyspace: store.keyspace.id, revision });
   const T0 = Date.parse('2026-01-01T00:00:00.000Z');
   let store: MemoryStore;
 
@@ -151,18 +153,18 @@ describe('MemoryStore', () => {
 
     it('compare-and-set succeeds only at a listed revision', async () => {
       const current = (await store.get('a'))!.revision;
-      await expect(store.set([{ key: 'a', value: 'x' }], { precondition: { revisions: [current + 1] } })).rejects.toMatchObject({
+      await expect(store.set([{ key: 'a', value: 'x' }], { precondition: { revisions: [at(current + 1)] } })).rejects.toMatchObject({
         constructor: RevisionMismatchError,
         currentRevision: current,
       });
-      const [ok] = await store.set([{ key: 'a', value: 'x' }], { precondition: { revisions: [99, current] } });
+      const [ok] = await store.set([{ key: 'a', value: 'x' }], { precondition: { revisions: [at(99), { keyspace: 'bbbbbbbbbbbb', revision: current }, at(current)] } });
       expect(ok.record.value).toBe('x');
-      await expect(store.set([{ key: 'nope', value: 1 }], { precondition: { revisions: [1] } })).rejects.toMatchObject({
+      await expect(store.set([{ key: 'nope', value: 1 }], { precondition: { revisions: [at(1)] } })).rejects.toMatchObject({
         constructor: RevisionMismatchError,
         currentRevision: null,
       });
-      await expect(store.delete('a', { revisions: [current] })).rejects.toThrow(RevisionMismatchError);
-      expect((await store.delete('a', { revisions: [ok.record.revision] })).value).toBe('x');
+      await expect(store.delete('a', { revisions: [at(current)] })).rejects.toThrow(RevisionMismatchError);
+      expect((await store.delete('a', { revisions: [at(ok.record.revision)] })).value).toBe('x');
     });
   });
 
@@ -230,14 +232,15 @@ describe('MemoryStore change events', () => {
     await store.delete('b');
     jest.advanceTimersByTime(1000);
     const time = (ms: number) => new Date(T0 + ms).toISOString();
+    const ks = store.keyspace.id;
     expect(batches).toEqual([
-      [{ type: 'put', key: 'a', value: 1, revision: 1, time: time(0) }],
-      [{ type: 'put', key: 'a', value: 2, prevValue: 1, revision: 2, time: time(0) }],
-      [{ type: 'put', key: 'b', value: 'x', revision: 3, time: time(0) }],
-      [{ type: 'delete', key: 'b', prevValue: 'x', revision: 4, time: time(0) }],
-      [{ type: 'expire', key: 'a', prevValue: 2, revision: 5, time: time(1000) }],
+      [{ type: 'put', key: 'a', value: 1, keyspace: ks, revision: 1, time: time(0) }],
+      [{ type: 'put', key: 'a', value: 2, prevValue: 1, keyspace: ks, revision: 2, time: time(0) }],
+      [{ type: 'put', key: 'b', value: 'x', keyspace: ks, revision: 3, time: time(0) }],
+      [{ type: 'delete', key: 'b', prevValue: 'x', keyspace: ks, revision: 4, time: time(0) }],
+      [{ type: 'expire', key: 'a', prevValue: 2, keyspace: ks, revision: 5, time: time(1000) }],
     ]);
-    expect(feed.revision).toBe(await store.revision());
+    expect(feed.position.revision).toBe(await store.revision());
   });
 
   it('publishes a multi-pair set as one batch of consecutive revisions', async () => {

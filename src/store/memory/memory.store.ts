@@ -1,7 +1,8 @@
 import BTree from 'sorted-btree';
-import { KeyExistsError, KeyNotFoundError, RevisionMismatchError } from '../../common/errors/domain.errors';
+import { KeyExistsError, KeyNotFoundError, RevisionMismatchError, StoreFullError } from '../../common/errors/domain.errors';
 import type { ChangeEvent } from '../change-feed';
 import { compareCodePoints } from '../key-order';
+import { type Keyspace, newKeyspaceId } from '../keyspace';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryKeyIndex } from './memory-key.index';
 import type { StoreImage } from './memory-snapshot';
@@ -22,7 +23,14 @@ export interface MemoryStoreOptions {
   readonly sweepIntervalMs: number;
   /** WATCH_HISTORY: change events the store's feed keeps for replay. */
   readonly history: number;
+  /** WATCH_HISTORY_BYTES: and at most this many bytes of them. Default: no byte bound. */
+  readonly historyBytes?: number;
+  /** KV_MAX_STORE_BYTES: most bytes of keys and values (JSON) the store holds. Default: no bound. */
+  readonly maxBytes?: number;
 }
+
+/** What a change event costs in the history beyond its key and values: its other fields and its encoding. */
+const EVENT_OVERHEAD_BYTES = 128;
 
 type ExpiryKey = readonly [expiresAt: number, key: string];
 
@@ -49,19 +57,33 @@ export class MemoryStore extends KeyValueStore {
   readonly driver = 'memory';
 
   private readonly records = new MemoryKeyIndex<KvRecord>();
+  /** Bytes of keys (UTF-8) and values (JSON) held: what KV_MAX_STORE_BYTES bounds. */
+  private storedBytes = 0;
+  private currentKeyspace: Keyspace = { id: newKeyspaceId(), base: 0 };
   private readonly expiries = new BTree<ExpiryKey, true>(undefined, compareExpiry);
   private currentRevision = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
-  /** Events of the mutation in progress, published together when it completes. */
+  /** Events of the mutation in progress (and their sizes), published together when it completes. */
   private pending: ChangeEvent[] = [];
+  private pendingSizes: number[] = [];
 
   /** The change feed this store's commits are published to. */
   readonly feed: MemoryChangeFeed;
 
   constructor(private readonly options: MemoryStoreOptions) {
     super();
-    this.feed = new MemoryChangeFeed(options.history);
+    this.feed = new MemoryChangeFeed({ history: options.history, historyBytes: options.historyBytes ?? Number.POSITIVE_INFINITY }, this.currentKeyspace);
+  }
+
+  /** The keyspace of this process: new at every start, unless restored from a snapshot taken at a clean stop. */
+  get keyspace(): Keyspace {
+    return this.currentKeyspace;
+  }
+
+  /** Bytes of keys and values held (what KV_MAX_STORE_BYTES bounds). */
+  get bytes(): number {
+    return this.storedBytes;
   }
 
   /** Starts the periodic sweep of expired keys. */
@@ -87,11 +109,14 @@ export class MemoryStore extends KeyValueStore {
     return this.mutate((now) => {
       const current = entries.map(({ key }) => this.live(key, now));
       if (options.precondition) {
-        checkPreconditions(entries, current, options.precondition);
+        checkPreconditions(entries, current, options.precondition, this.currentKeyspace.id);
       }
+      const sizes = entries.map((entry) => entry.size ?? jsonBytes(entry.value));
+      this.checkRoom(entries, sizes);
       const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
       const time = new Date(now).toISOString();
-      return entries.map(({ key, value }) => {
+      const keyspace = this.currentKeyspace.id;
+      return entries.map(({ key, value }, i) => {
         // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
         const previous = this.records.get(key) ?? null;
         const record: KvRecord = {
@@ -101,15 +126,18 @@ export class MemoryStore extends KeyValueStore {
           createdAt: previous?.createdAt ?? now,
           updatedAt: now,
           expiresAt,
+          size: sizes[i],
         };
         this.unindexExpiry(previous);
         this.records.set(key, record);
+        this.storedBytes += sizes[i] - (previous === null ? -Buffer.byteLength(key) : previous.size);
         if (expiresAt !== null) this.expiries.set([expiresAt, key], true);
         this.pending.push(
           previous === null
-            ? { type: 'put', key, value, revision: record.revision, time }
-            : { type: 'put', key, value, prevValue: previous.value, revision: record.revision, time },
+            ? { type: 'put', key, value, keyspace, revision: record.revision, time }
+            : { type: 'put', key, value, prevValue: previous.value, keyspace, revision: record.revision, time },
         );
+        this.pendingSizes.push(EVENT_OVERHEAD_BYTES + 2 * key.length + sizes[i] + (previous?.size ?? 0));
         return { record, created: previous === null };
       });
     });
@@ -118,7 +146,7 @@ export class MemoryStore extends KeyValueStore {
   async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
     return this.mutate((now) => {
       const current = this.live(key, now);
-      if (precondition) checkPreconditions([{ key, value: null }], [current], precondition);
+      if (precondition) checkPreconditions([{ key, value: null }], [current], precondition, this.currentKeyspace.id);
       if (current === null) throw new KeyNotFoundError([key]);
       this.remove(current, 'delete', now);
       return current;
@@ -127,8 +155,9 @@ export class MemoryStore extends KeyValueStore {
 
   async list(query: ListQuery): Promise<Page> {
     const now = Date.now();
-    const { values: items, more } = this.records.query(query, (record) => !isExpired(record, now));
-    return { items, next: more ? items[items.length - 1].key : null };
+    const { values, more } = this.records.query(query, (record) => !isExpired(record, now));
+    const items = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
+    return { items, next: more || items.length < values.length ? items[items.length - 1].key : null };
   }
 
   async listKeys(query: ListQuery): Promise<KeyPage> {
@@ -158,26 +187,29 @@ export class MemoryStore extends KeyValueStore {
    */
   snapshot(): StoreImage {
     const takenAt = Date.now();
-    return { revision: this.currentRevision, takenAt, records: liveAt(this.records.frozenValues(), takenAt) };
+    return { keyspace: this.currentKeyspace, revision: this.currentRevision, takenAt, records: liveAt(this.records.frozenValues(), takenAt) };
   }
 
   /**
    * Fills this new, never-written store from a snapshot: records, their expiry index and the revision, which
-   * the change feed continues from. Keys expired by now are skipped, without events: their expiry happened
-   * while no one was watching. Returns how many records were restored.
+   * the change feed continues from, in `keyspace`: the snapshot's own when it was taken at a clean stop, else a
+   * new one based at its revision (see MemorySnapshotService). Keys expired by now are skipped, without events:
+   * their expiry happened while no one was watching. Returns how many records were restored.
    */
-  restore(image: Pick<StoreImage, 'revision' | 'records'>): number {
+  restore(image: Pick<StoreImage, 'revision' | 'records'>, keyspace: Keyspace): number {
     if (this.currentRevision !== 0 || this.records.size !== 0) throw new Error('restore() needs a store that has never been written');
     const now = Date.now();
     let restored = 0;
     for (const record of image.records) {
       if (isExpired(record, now)) continue;
       this.records.set(record.key, record);
+      this.storedBytes += Buffer.byteLength(record.key) + record.size;
       if (record.expiresAt !== null) this.expiries.set([record.expiresAt, record.key], true);
       restored++;
     }
     this.currentRevision = image.revision;
-    this.feed.startAt(image.revision);
+    this.currentKeyspace = keyspace;
+    this.feed.startAt(keyspace, image.revision);
     return restored;
   }
 
@@ -222,9 +254,10 @@ export class MemoryStore extends KeyValueStore {
       return work(Date.now());
     } finally {
       if (this.pending.length > 0) {
-        const batch = this.pending;
+        const [batch, sizes] = [this.pending, this.pendingSizes];
         this.pending = [];
-        this.feed.publish(batch);
+        this.pendingSizes = [];
+        this.feed.publish(batch, sizes);
       }
     }
   }
@@ -241,13 +274,54 @@ export class MemoryStore extends KeyValueStore {
   /** Removes a record as one change; `at` is when it happened (an expiry's own time, not the sweep's). */
   private remove(record: KvRecord, type: 'delete' | 'expire', at: number): void {
     this.records.delete(record.key);
+    this.storedBytes -= Buffer.byteLength(record.key) + record.size;
     this.unindexExpiry(record);
-    this.pending.push({ type, key: record.key, prevValue: record.value, revision: ++this.currentRevision, time: new Date(at).toISOString() });
+    this.pending.push({
+      type,
+      key: record.key,
+      prevValue: record.value,
+      keyspace: this.currentKeyspace.id,
+      revision: ++this.currentRevision,
+      time: new Date(at).toISOString(),
+    });
+    this.pendingSizes.push(EVENT_OVERHEAD_BYTES + 2 * record.key.length + record.size);
+  }
+
+  /** Throws StoreFullError, before anything changes, when writing `entries` would take the store past KV_MAX_STORE_BYTES. */
+  private checkRoom(entries: readonly KvEntry[], sizes: readonly number[]): void {
+    const max = this.options.maxBytes;
+    if (max === undefined) return;
+    // Net growth, with a key named twice in a batch counted at its last value.
+    const last = new Map<string, number>();
+    entries.forEach(({ key }, i) => last.set(key, sizes[i]));
+    let growth = 0;
+    for (const [key, size] of last) {
+      const previous = this.records.get(key);
+      growth += previous ? size - previous.size : size + Buffer.byteLength(key);
+    }
+    if (growth > 0 && this.storedBytes + growth > max) {
+      throw new StoreFullError(`The store holds ${this.storedBytes} bytes of keys and values; this write needs ${growth} more and the limit is KV_MAX_STORE_BYTES=${max}`);
+    }
   }
 
   private unindexExpiry(record: KvRecord | null): void {
     if (record?.expiresAt != null) this.expiries.delete([record.expiresAt, record.key]);
   }
+}
+
+/** Bytes of a value's JSON encoding. */
+export function jsonBytes(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value));
+}
+
+/** The leading records whose keys and values fit in `maxBytes`; the first one always (a record larger than a page comes alone). */
+function withinBytes(records: KvRecord[], maxBytes: number): KvRecord[] {
+  let bytes = 0;
+  for (let i = 0; i < records.length; i++) {
+    bytes += records[i].size + records[i].key.length;
+    if (bytes > maxBytes && i > 0) return records.slice(0, i);
+  }
+  return records;
 }
 
 function isExpired(record: KvRecord, now: number): boolean {
@@ -258,16 +332,17 @@ function* liveAt(records: Iterable<KvRecord>, now: number): Generator<KvRecord> 
   for (const record of records) if (!isExpired(record, now)) yield record;
 }
 
-/** Throws the matching domain error when any entry violates the precondition. */
+/** Throws the matching domain error when any entry violates the precondition, checked in `keyspace`. */
 export function checkPreconditions(
   entries: readonly KvEntry[],
   current: readonly (KvRecord | null)[],
   precondition: Precondition,
+  keyspace: string,
 ): void {
   if ('revisions' in precondition) {
     entries.forEach(({ key }, i) => {
       const revision = current[i]?.revision ?? null;
-      if (revision === null || !precondition.revisions.includes(revision)) {
+      if (revision === null || !precondition.revisions.some((p) => p.keyspace === keyspace && p.revision === revision)) {
         throw new RevisionMismatchError(key, revision);
       }
     });

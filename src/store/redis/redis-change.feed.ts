@@ -1,14 +1,52 @@
 import type { Redis } from 'ioredis';
+import { ChangeFeed, type ChangeEvent, type ChangeType, type Watch, type WatchSink } from '../change-feed';
+import type { KeyspacePosition, Position } from '../keyspace';
 import type { JsonValue } from '../kv.store';
-import { ChangeFeed, type ChangeEvent, type ChangeType, type WatchSink } from '../change-feed';
+import type { ObservedKeyspace, RedisKeyspaceView } from './redis-keyspace.view';
+import type { RedisKeyspace } from './redis.keyspace';
 
 /** One entry of a Redis Stream as ioredis returns it. */
 export type StreamEntry = [id: string, fields: string[]];
 
-/** A sink whose replay is still being read: live events wait in `buffered` meanwhile. */
-interface Pending {
-  readonly sink: WatchSink;
-  readonly buffered: ChangeEvent[][];
+/** Entries a replay reads per round trip, and about how many bytes of them it hands a sink at once. */
+const REPLAY_COUNT = 64;
+const REPLAY_SLICE_BYTES = 64 * 1024;
+
+/** How often the reader, when the stream is quiet, checks that the keyspace is still the one it follows. */
+const CHECK_EVERY_MS = 1000;
+
+class RedisWatch implements Watch {
+  /** The revision replayed up to, or null once live. */
+  cursor: number | null = null;
+  stopped = false;
+  /** A paused replay, waiting for resume(). */
+  paused: (() => void) | null = null;
+  /**
+   * Events up to this revision were read straight from Redis by the replay, possibly ahead of this replica's
+   * reader: when the reader delivers them too, they are dropped.
+   */
+  replayedUpTo = 0;
+
+  constructor(
+    private readonly feed: RedisChangeFeed,
+    readonly sink: WatchSink,
+  ) {}
+
+  get live(): boolean {
+    return this.cursor === null;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.feed.forget(this);
+    this.paused = null;
+  }
+
+  resume(): void {
+    const paused = this.paused;
+    this.paused = null;
+    paused?.();
+  }
 }
 
 /**
@@ -16,31 +54,40 @@ interface Pending {
  * id = revision), and every replica reads it (XREAD BLOCK on a connection of its own) and fans it out to its
  * local watchers. So a watcher on replica B sees writes made on replica A, and a client may resume on B with
  * the Last-Event-ID it got from A: ids are the same everywhere.
+ *
+ * Keyspace: entries name theirs. When the reader finds a new one (in an entry, in the keyspace hash, or because
+ * the stream is behind what it read: a Redis that lost data), every watch is reset to it at once, and the reader
+ * goes on from the new keyspace's beginning, never silently waiting for revisions it already passed.
  */
 export class RedisChangeFeed extends ChangeFeed {
-  private readonly sinks = new Set<WatchSink>();
-  private readonly pending = new Set<Pending>();
+  private readonly live = new Set<RedisWatch>();
+  private readonly replaying = new Set<RedisWatch>();
   private lastId = '0-0';
   private latest = 0;
   /** Entries of a batch whose last entry has not been read yet (a batch is never split between watchers' writes). */
   private partial: ChangeEvent[] = [];
   private running = false;
   private loop: Promise<void> | undefined;
+  private readonly stopObserving: () => void;
 
   constructor(
     private readonly reader: Redis,
     private readonly replayer: Redis,
-    private readonly stream: string,
+    private readonly names: RedisKeyspace,
+    private readonly view: RedisKeyspaceView,
+    /** Runs the keyspace script (RedisStore.settleKeyspace): begins a new keyspace when Redis lost data. */
+    private readonly settle: () => Promise<number>,
   ) {
     super();
+    this.stopObserving = view.onChange((observed) => this.keyspaceChanged(observed));
   }
 
-  get revision(): number {
-    return this.latest;
+  get position(): KeyspacePosition {
+    return { keyspace: this.view.keyspace?.id ?? '', revision: this.latest };
   }
 
   get watchers(): number {
-    return this.sinks.size + this.pending.size;
+    return this.live.size + this.replaying.size;
   }
 
   /**
@@ -54,92 +101,153 @@ export class RedisChangeFeed extends ChangeFeed {
 
   async close(): Promise<void> {
     this.running = false;
+    this.stopObserving();
     this.reader.disconnect();
     this.replayer.disconnect();
     await this.loop;
   }
 
-  watch(since: number | null, sink: WatchSink): () => void {
-    if (since === null || since === this.latest) {
-      this.sinks.add(sink);
-      return () => this.sinks.delete(sink);
+  watch(since: Position | null, sink: WatchSink): Watch {
+    const watch = new RedisWatch(this, sink);
+    const current = this.view.keyspace;
+    if (since === null) {
+      this.live.add(watch);
+    } else if (current === null || (since.keyspace !== null && since.keyspace !== current.id) || since.revision < (since.keyspace === null ? current.base : 0)) {
+      sink.reset(this.position);
+      this.live.add(watch);
+    } else if (since.revision === this.latest) {
+      this.live.add(watch);
+    } else {
+      watch.cursor = since.revision;
+      this.replaying.add(watch);
+      void this.replay(watch, current.id);
     }
-    const pending: Pending = { sink, buffered: [] };
-    this.pending.add(pending);
-    let stopped = false;
-    let live: WatchSink | undefined;
-    const goLive = (upTo: number) => {
-      // The replay read the stream directly, possibly ahead of this replica's reader loop: events up to
-      // `upTo` may still come through the loop, and must not be delivered twice.
-      let last = upTo;
-      live = {
-        events: (batch) => {
-          const fresh = batch.filter((e) => e.revision > last);
-          if (fresh.length === 0) return;
-          last = fresh[fresh.length - 1].revision;
-          sink.events(fresh.length === batch.length ? batch : fresh);
-        },
-        reset: (revision) => sink.reset(revision),
-      };
-      this.pending.delete(pending);
-      this.sinks.add(live);
-    };
-    void this.replay(since)
-      .then((backlog) => {
-        if (stopped) return;
-        if (backlog === null) sink.reset(this.latest);
-        else if (backlog.length > 0) sink.events(backlog);
-        let upTo = backlog === null ? this.latest : backlog.length > 0 ? backlog[backlog.length - 1].revision : since;
-        for (const batch of pending.buffered) {
-          const fresh = batch.filter((e) => e.revision > upTo);
-          if (fresh.length === 0) continue;
-          sink.events(fresh);
-          upTo = fresh[fresh.length - 1].revision;
-        }
-        goLive(upTo);
-      })
-      .catch(() => {
-        // Redis is away: the watcher cannot be told what it missed, so it starts over from a reset.
-        if (stopped) return;
-        sink.reset(this.latest);
-        goLive(this.latest);
-      });
-    return () => {
-      stopped = true;
-      this.pending.delete(pending);
-      if (live) this.sinks.delete(live);
-    };
+    return watch;
   }
 
-  /** Retained events after `since` (read from Redis), or null when some are no longer retained. */
-  private async replay(since: number): Promise<ChangeEvent[] | null> {
-    const [oldest] = (await this.replayer.xrange(this.stream, '-', '+', 'COUNT', 1)) as StreamEntry[];
-    const latest = Math.max(this.latest, await this.currentEnd());
-    if (since > latest || (oldest && revisionOf(oldest[0]) > since + 1) || (!oldest && since < latest)) return null;
-    const entries = (await this.replayer.xrange(this.stream, `${since + 1}-0`, '+')) as StreamEntry[];
-    return entries.map(toEvent);
+  /** Called by a watch that stops. */
+  forget(watch: RedisWatch): void {
+    this.live.delete(watch);
+    this.replaying.delete(watch);
+  }
+
+  /**
+   * Replays the stream after the watch's cursor in slices, pausing while its sink wants no more, until it has
+   * caught up with what this replica's reader delivered: then it joins the live watches. Nothing is buffered on
+   * the way: a slow watch reads what it missed from Redis when it is ready, and one that falls out of the retained
+   * history is told so (lagged). Redis being away ends the replay with a reset (it cannot say what was missed).
+   */
+  private async replay(watch: RedisWatch, keyspace: string): Promise<void> {
+    const { sink } = watch;
+    const finish = (action: 'reset' | 'lagged' | 'live') => {
+      this.replaying.delete(watch);
+      const cursor = watch.cursor ?? this.latest;
+      watch.cursor = null;
+      if (watch.stopped) return;
+      if (action === 'lagged' && sink.lagged) {
+        sink.lagged();
+        return;
+      }
+      if (action !== 'live') sink.reset(this.position);
+      watch.replayedUpTo = action === 'live' ? cursor : this.latest;
+      this.live.add(watch);
+    };
+    try {
+      const start = watch.cursor as number;
+      const [oldest] = (await this.replayer.xrange(this.names.feed, '-', '+', 'COUNT', 1)) as StreamEntry[];
+      const end = Math.max(this.latest, await this.currentEnd());
+      if (start > end || (oldest && revisionOf(oldest[0]) > start + 1) || (!oldest && start < end)) return finish('reset');
+      for (;;) {
+        if (watch.stopped || this.view.keyspace?.id !== keyspace) return finish('reset');
+        if ((watch.cursor as number) >= this.latest) return finish('live');
+        if (sink.wantsMore && !sink.wantsMore()) {
+          await new Promise<void>((resume) => (watch.paused = resume));
+          continue;
+        }
+        const from = (watch.cursor as number) + 1;
+        const entries = (await this.replayer.xrange(this.names.feed, `${from}-0`, '+', 'COUNT', REPLAY_COUNT)) as StreamEntry[];
+        if (entries.length === 0) return finish(this.latest > (watch.cursor as number) ? 'reset' : 'live');
+        // The history moved past what this watch still had to read while it was paused.
+        if (revisionOf(entries[0][0]) > from) return finish('lagged');
+        const slice: ChangeEvent[] = [];
+        let bytes = 0;
+        for (const entry of entries) {
+          const event = toEvent(entry);
+          if (event.keyspace !== keyspace) break;
+          slice.push(event);
+          bytes += Number(fieldOf(entry[1], 's') ?? 0);
+          // Whole batches only, and a slice of a size the sink can take.
+          if (bytes >= REPLAY_SLICE_BYTES && event.revision >= Number(fieldOf(entry[1], 'n') ?? event.revision)) break;
+        }
+        if (slice.length === 0) return finish('reset');
+        if (watch.stopped) return finish('reset');
+        watch.cursor = slice[slice.length - 1].revision;
+        sink.events(slice);
+      }
+    } catch {
+      // Redis is away: the watch cannot be told what it missed, so it starts over from a reset.
+      finish('reset');
+    }
   }
 
   private async currentEnd(): Promise<number> {
-    const [last] = (await this.replayer.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as StreamEntry[];
+    const [last] = (await this.replayer.xrevrange(this.names.feed, '+', '-', 'COUNT', 1)) as StreamEntry[];
     return last ? revisionOf(last[0]) : 0;
+  }
+
+  /**
+   * Where the reader stands: at the stream's end when it starts, or at the new keyspace's beginning after a
+   * change. A keyspace that is gone (Redis lost its data), or a stream behind what this replica has read (Redis
+   * lost writes), is settled by the keyspace script, which begins a new keyspace: watches are reset to it.
+   */
+  private async position_(first: boolean): Promise<void> {
+    const [[id, base], end] = await Promise.all([
+      this.replayer.hmget(this.names.keyspace, 'id', 'base') as Promise<(string | null)[]>,
+      this.currentEnd(),
+    ]);
+    const known = this.view.keyspace;
+    if (id === null || (known !== null && id === known.id && end < this.latest)) {
+      await this.settle();
+    } else {
+      this.view.observe(id, Number(base), '');
+    }
+    if (first) {
+      this.latest = Math.max(this.latest, end);
+      if (this.latest > 0) this.lastId = `${this.latest}-0`;
+      this.view.see(this.latest);
+    }
   }
 
   private async follow(): Promise<void> {
     let positioned = false;
+    let checked = Date.now();
     while (this.running) {
       try {
         if (!positioned) {
-          this.latest = Math.max(this.latest, await this.currentEnd());
-          if (this.latest > 0) this.lastId = `${this.latest}-0`;
+          await this.position_(this.lastId === '0-0');
           positioned = true;
+          checked = Date.now();
         }
-        const reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.stream, this.lastId)) as [string, StreamEntry[]][] | null;
-        if (!reply) continue;
+        const reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.names.feed, this.lastId)) as [string, StreamEntry[]][] | null;
+        if (!reply) {
+          if (Date.now() - checked >= CHECK_EVERY_MS) {
+            await this.position_(false);
+            checked = Date.now();
+          }
+          continue;
+        }
         for (const entry of reply[0][1]) {
-          this.lastId = entry[0];
           const event = toEvent(entry);
+          if (event.keyspace !== this.view.keyspace?.id) {
+            // Another replica began a new keyspace: learn it (resetting every watch), then carry on with it.
+            const [id, base, reason] = (await this.replayer.hmget(this.names.keyspace, 'id', 'base', 'reason')) as (string | null)[];
+            if (id === event.keyspace) this.view.observe(id, Number(base), reason ?? '');
+          }
+          this.lastId = entry[0];
+          // An entry of a keyspace already superseded (it changed again meanwhile) belongs to no history a watch follows.
+          if (event.keyspace !== this.view.keyspace?.id) continue;
           this.partial.push(event);
+          this.view.see(event.revision);
           if (event.revision >= Number(fieldOf(entry[1], 'n') ?? event.revision)) {
             const batch = this.partial;
             this.partial = [];
@@ -148,20 +256,43 @@ export class RedisChangeFeed extends ChangeFeed {
         }
       } catch {
         if (!this.running) return;
-        // Redis is away: wait a little and read on from the last id seen; nothing is skipped.
+        // Redis is away: wait a little, then check where things stand before reading on from the last id seen.
+        positioned = false;
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
     }
   }
 
-  private deliver(batch: ChangeEvent[]): void {
-    this.latest = batch[batch.length - 1].revision;
-    for (const pending of this.pending) pending.buffered.push(batch);
-    for (const sink of [...this.sinks]) {
+  /** A new keyspace: every watch is reset to its beginning, and the reader goes on from there. */
+  private keyspaceChanged({ from, to }: ObservedKeyspace): void {
+    if (from === null) return;
+    this.latest = to.base;
+    this.lastId = `${to.base}-0`;
+    this.partial = [];
+    const position = this.position;
+    for (const watch of [...this.live]) {
       try {
-        sink.events(batch);
+        watch.sink.reset(position);
       } catch {
-        this.sinks.delete(sink);
+        this.live.delete(watch);
+      }
+    }
+    // Replays notice the change themselves (they check the keyspace between slices) and end with a reset.
+    for (const watch of this.replaying) watch.resume();
+  }
+
+  private deliver(batch: ChangeEvent[]): void {
+    const last = batch[batch.length - 1].revision;
+    this.latest = last;
+    for (const watch of [...this.live]) {
+      try {
+        if (watch.replayedUpTo < batch[0].revision) {
+          watch.sink.events(batch);
+        } else if (watch.replayedUpTo < last) {
+          watch.sink.events(batch.filter((e) => e.revision > watch.replayedUpTo));
+        }
+      } catch {
+        this.live.delete(watch);
       }
     }
   }
@@ -172,7 +303,7 @@ export function revisionOf(id: string): number {
   return Number(id.slice(0, id.indexOf('-')));
 }
 
-function fieldOf(fields: string[], name: string): string | undefined {
+export function fieldOf(fields: string[], name: string): string | undefined {
   for (let i = 0; i < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
   return undefined;
 }
@@ -186,6 +317,7 @@ export function toEvent([id, fields]: StreamEntry): ChangeEvent {
     key: fieldOf(fields, 'k') as string,
     ...(value !== undefined && { value: JSON.parse(value) as JsonValue }),
     ...(prev !== undefined && { prevValue: JSON.parse(prev) as JsonValue }),
+    keyspace: fieldOf(fields, 'ks') ?? '',
     revision: revisionOf(id),
     time: new Date(Number(fieldOf(fields, 'm'))).toISOString(),
   };

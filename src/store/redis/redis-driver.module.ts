@@ -7,8 +7,11 @@ import { SubscriptionRepository } from '../../subscription/subscription.reposito
 import { deliveryCounter, WebhookQueues } from '../../subscription/webhook-queues';
 import { ChangeFeed } from '../change-feed';
 import { instrumentedStoreProvider } from '../instrumented.store';
+import type { KeyspaceChangeReason } from '../keyspace';
+import { KeyspaceChanges } from '../keyspace-changes';
 import { KeyValueStore } from '../kv.store';
 import { RedisChangeFeed } from './redis-change.feed';
+import { RedisKeyspaceView } from './redis-keyspace.view';
 import { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { RedisWebhookQueues } from './redis-webhook.queues';
 import { RedisConnections } from './redis.connection';
@@ -29,12 +32,15 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
       providers: [
         { provide: RedisConnections, inject: [AppConfig], useFactory: (config: AppConfig) => RedisConnections.open(config) },
         { provide: RedisKeyspace, inject: [AppConfig], useFactory: (config: AppConfig) => new RedisKeyspace(config.getOrThrow('REDIS_KEY_PREFIX', { infer: true })) },
+        RedisKeyspaceView,
+        KeyspaceChanges,
         {
           provide: RedisStore,
-          inject: [RedisConnections, RedisKeyspace, AppConfig],
-          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace, config: AppConfig) => {
-            const store = new RedisStore(redis.client, keyspace, {
+          inject: [RedisConnections, RedisKeyspace, RedisKeyspaceView, AppConfig],
+          useFactory: (redis: RedisConnections, names: RedisKeyspace, view: RedisKeyspaceView, config: AppConfig) => {
+            const store = new RedisStore(redis.client, names, view, {
               history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+              historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
               sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }),
             });
             store.start();
@@ -44,12 +50,9 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
         instrumentedStoreProvider(RedisStore),
         {
           provide: RedisChangeFeed,
-          inject: [RedisConnections, RedisKeyspace],
-          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace) => {
-            const feed = new RedisChangeFeed(redis.reader, redis.replayer, keyspace.feed);
-            feed.start();
-            return feed;
-          },
+          inject: [RedisConnections, RedisKeyspace, RedisKeyspaceView, RedisStore],
+          useFactory: (redis: RedisConnections, names: RedisKeyspace, view: RedisKeyspaceView, store: RedisStore) =>
+            new RedisChangeFeed(redis.reader, redis.replayer, names, view, () => store.settleKeyspace()),
         },
         { provide: ChangeFeed, useExisting: RedisChangeFeed },
         {
@@ -72,6 +75,7 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
             new RedisWebhookQueues(redis.client, keyspace, repository, feed, deliveryCounter(deliveries), {
               leaseMs: config.getOrThrow('WEBHOOK_LEASE_MS', { infer: true }),
               history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+              historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
             }),
         },
       ],
@@ -82,15 +86,41 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly redis: RedisConnections,
     private readonly keyspace: RedisKeyspace,
+    private readonly view: RedisKeyspaceView,
+    private readonly changes: KeyspaceChanges,
     private readonly store: RedisStore,
     private readonly feed: RedisChangeFeed,
   ) {}
 
   /**
+   * Learns the keyspace (so the first ETags and watch ids name it), reports every keyspace this replica learns of
+   * from then on, and starts following the feed. A Redis that is down at start is no reason not to start: the feed's
+   * reader settles the keyspace when Redis answers.
+   */
+  async onModuleInit(): Promise<void> {
+    this.view.onChange(({ from, to, reason }) => {
+      if (from === null && (reason === '' || reason === 'born')) {
+        this.changes.use(to, reason === 'born' ? 'new: Redis held no keyspace yet' : 'continued from Redis');
+      } else if (reason !== '' && reason !== 'born') {
+        this.changes.changed({ from: from?.id ?? null, to, reason: reason as KeyspaceChangeReason });
+      } else {
+        // Another replica began it: ask Redis why.
+        void this.redis.client
+          .hget(this.keyspace.keyspace, 'reason')
+          .catch(() => null)
+          .then((why) => this.changes.changed({ from: from?.id ?? null, to, reason: (why ?? 'data_lost') as KeyspaceChangeReason }));
+      }
+    });
+    await this.store.settleKeyspace().catch(() => undefined);
+    this.feed.start();
+    await this.warnOfLegacyKeys();
+  }
+
+  /**
    * kv-store 0.1 named its keys `<prefix>rev`, `<prefix>idx`...: data written by it is not read by this version,
    * which must not look like an empty store without a word.
    */
-  async onModuleInit(): Promise<void> {
+  private async warnOfLegacyKeys(): Promise<void> {
     const legacy = this.keyspace.legacyNames;
     const found = await this.redis.client.exists(...legacy).catch(() => 0);
     if (found > 0) {

@@ -4,10 +4,19 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { matches } from '../../subscription/event-filter';
 import type { Subscription } from '../../subscription/subscription.repository';
-import { DEAD_LETTERS_KEPT, type DeadLetter, deadLetterOf, type DeliveryCounter, type DeliveryQueue, type DeliveryState, type LaneControl, WebhookQueues } from '../../subscription/webhook-queues';
+import {
+  DEAD_LETTERS_KEPT,
+  type DeadLetter,
+  deadLetterOf,
+  type DeliveryCounter,
+  type DeliveryQueue,
+  type DeliveryState,
+  type LaneControl,
+  WebhookQueues,
+} from '../../subscription/webhook-queues';
 import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
-import type { ChangeFeed } from '../change-feed';
-import { revisionOf, toEvent } from './redis-change.feed';
+import type { ChangeFeed, Watch } from '../change-feed';
+import { fieldOf, revisionOf, toEvent } from './redis-change.feed';
 import type { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
 import { guardRedis } from './redis.connection';
@@ -27,8 +36,10 @@ type Client = Redis & LeaseCommands;
  */
 const MAX_TICK_MS = 1000;
 
-/** Stream entries a lane reads per round trip. */
+/** Stream entries a lane reads per round trip, at most; fewer when they are large (READ_BUDGET_BYTES). */
 const READ_COUNT = 100;
+/** About how many bytes of events a lane holds read ahead of its deliveries. */
+const READ_BUDGET_BYTES = 1024 * 1024;
 
 /** An entry of a consumer group's pending list whose event was trimmed from the stream has no fields. */
 type GroupEntry = [id: string, fields: string[] | null];
@@ -37,8 +48,9 @@ type GroupReply = [stream: string, entries: GroupEntry[]][] | null;
 export interface RedisQueuesOptions {
   /** WEBHOOK_LEASE_MS: how long a replica's claim on a subscription lasts unless renewed. */
   readonly leaseMs: number;
-  /** WATCH_HISTORY, named in the dead letter of events trimmed before they were read. */
+  /** WATCH_HISTORY and WATCH_HISTORY_BYTES, named in the dead letter of events trimmed before they were read. */
   readonly history: number;
+  readonly historyBytes: number;
 }
 
 /** Flat `[name, value, ...]` replies of XINFO as an object. */
@@ -61,6 +73,9 @@ class RedisDeliveryQueue implements DeliveryQueue {
   private pendingCursor: string | null = '0-0';
   /** Revision of the newest entry read, to notice entries trimmed before the group read them. */
   private lastRead = 0;
+  /** The keyspace of the newest entry read (null when unknown): a jump in revisions to a new keyspace is no gap. */
+  private lastKeyspace: string | null = null;
+  private readCount = 16;
   private retried: { entry: string; attempts: number } = { entry: '', attempts: 0 };
   private current = '';
 
@@ -161,6 +176,8 @@ class RedisDeliveryQueue implements DeliveryQueue {
     const groups = ((await this.redis.xinfo('GROUPS', this.feed)) as unknown[][]).map(fieldsOf);
     const mine = groups.find((g) => g.name === this.group);
     this.lastRead = mine ? revisionOf(String(mine['last-delivered-id'])) : 0;
+    const [last] = (await this.redis.xrange(this.feed, `${this.lastRead}-0`, `${this.lastRead}-0`)) as [string, string[]][];
+    this.lastKeyspace = last ? (fieldOf(last[1], 'ks') ?? null) : null;
     const [entry, attempts] = await this.redis.hmget(this.keyspace.webhookState(this.subscription.id), 'head', 'attempts');
     this.retried = { entry: entry ?? '', attempts: Number(attempts ?? 0) };
     this.started = true;
@@ -180,17 +197,27 @@ class RedisDeliveryQueue implements DeliveryQueue {
     const entries = ((await this.read('>')) as GroupReply)?.[0]?.[1] ?? [];
     if (entries.length === 0) return false;
     const first = revisionOf(entries[0][0]);
-    if (first > this.lastRead + 1) {
+    const keyspace = entries[0][1] === null ? null : (fieldOf(entries[0][1], 'ks') ?? null);
+    // A new keyspace continues above the old one's revisions: that jump is not a gap.
+    if (first > this.lastRead + 1 && (this.lastKeyspace === null || keyspace === this.lastKeyspace)) {
       // The feed was trimmed past events this group had not read yet (it fell WATCH_HISTORY events behind).
       await this.gap('', this.lastRead + 1, first - 1);
     }
-    this.lastRead = revisionOf(entries[entries.length - 1][0]);
+    const [lastId, lastFields] = entries[entries.length - 1];
+    this.lastRead = revisionOf(lastId);
+    this.lastKeyspace = lastFields === null ? this.lastKeyspace : (fieldOf(lastFields, 'ks') ?? null);
     this.buffer.push(...entries);
     return true;
   }
 
-  private read(from: string): Promise<unknown> {
-    return this.redis.xreadgroup('GROUP', this.group, this.owner, 'COUNT', READ_COUNT, 'STREAMS', this.feed, from);
+  /** Reads entries of the group, as many as fit READ_BUDGET_BYTES judging by the last read's sizes. */
+  private async read(from: string): Promise<unknown> {
+    const reply = await this.redis.xreadgroup('GROUP', this.group, this.owner, 'COUNT', this.readCount, 'STREAMS', this.feed, from);
+    const entries = (reply as GroupReply)?.[0]?.[1] ?? [];
+    const bytes = entries.reduce((n, [, fields]) => n + Number((fields && fieldOf(fields, 's')) ?? 0), 0);
+    if (bytes > READ_BUDGET_BYTES) this.readCount = Math.max(1, Math.floor(this.readCount / 2));
+    else if (entries.length === this.readCount && bytes * 4 < READ_BUDGET_BYTES) this.readCount = Math.min(READ_COUNT, this.readCount * 2);
+    return reply;
   }
 
   /** Events from..to left the feed before they were delivered: one dead letter for all of them. */
@@ -200,7 +227,7 @@ class RedisDeliveryQueue implements DeliveryQueue {
       revision: from,
       key: '',
       attempts: 0,
-      error: `${range} left the change feed (WATCH_HISTORY=${this.options.history}) before delivery`,
+      error: `${range} left the change feed (WATCH_HISTORY=${this.options.history}, WATCH_HISTORY_BYTES=${this.options.historyBytes}) before delivery`,
       at: new Date().toISOString(),
     };
     this.count('dead_lettered', to - from + 1);
@@ -259,7 +286,7 @@ export class RedisWebhookQueues extends WebhookQueues {
   private again = false;
   private stopped = false;
   private failing = false;
-  private stopWatching: () => void = () => undefined;
+  private watch: Watch | null = null;
 
   constructor(
     client: Redis,
@@ -279,7 +306,7 @@ export class RedisWebhookQueues extends WebhookQueues {
   async start(lanes: LaneControl): Promise<void> {
     this.lanes = lanes;
     // The feed's reader sees every replica's writes: it tells idle lanes there may be work.
-    this.stopWatching = this.feed.watch(null, { events: () => lanes.wake(), reset: () => undefined });
+    this.watch = this.feed.watch(null, { events: () => lanes.wake(), reset: () => lanes.wake() });
     this.schedule(0);
   }
 
@@ -330,7 +357,7 @@ export class RedisWebhookQueues extends WebhookQueues {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.timer);
-    this.stopWatching();
+    this.watch?.stop();
     await this.ticking;
     this.lanes = null;
   }

@@ -1,15 +1,39 @@
 import { Logger } from '@nestjs/common';
 import { Redis, type RedisOptions } from 'ioredis';
-import { DomainError, StoreUnavailableError } from '../../common/errors/domain.errors';
+import { DomainError, StoreFullError, StoreUnavailableError, WriteOutcomeUnknownError } from '../../common/errors/domain.errors';
 import type { AppConfig } from '../../config/app-config';
 
-/** Runs a Redis call; any failure that is not a domain answer means the store is unavailable (503). */
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Runs a Redis call that changes nothing (a read); any failure that is not a domain answer is a 503. */
 export async function guardRedis<T>(call: () => Promise<T>): Promise<T> {
   try {
     return await call();
   } catch (error) {
     if (error instanceof DomainError) throw error;
-    throw new StoreUnavailableError(error instanceof Error ? error.message : String(error));
+    throw new StoreUnavailableError(messageOf(error));
+  }
+}
+
+/**
+ * Runs a Redis call that writes, and says honestly what a failure means:
+ * - Redis refused it (an error reply: read-only replica, loading, out of memory): nothing was written;
+ * - it never went out (no connection; there is no offline queue): nothing was written (503);
+ * - it went out and no answer came (timeout, connection lost): it may have been applied (504). Commands are
+ *   never resent on reconnection (autoResendUnfulfilledCommands is off): a write must not apply twice.
+ */
+export async function guardRedisWrite<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof DomainError) throw error;
+    const message = messageOf(error);
+    if (error instanceof Error && error.name === 'ReplyError') {
+      if (message.startsWith('OOM')) throw new StoreFullError(`Redis is out of memory (maxmemory): ${message}`);
+      throw new StoreUnavailableError(message);
+    }
+    if (message.startsWith("Stream isn't writeable")) throw new StoreUnavailableError(message);
+    throw new WriteOutcomeUnknownError(message);
   }
 }
 
@@ -62,7 +86,10 @@ export class RedisConnections {
       commandTimeout: config.getOrThrow('REDIS_COMMAND_TIMEOUT_MS', { infer: true }),
       // Fail fast in an outage (503 at once) instead of queueing requests until Redis returns.
       enableOfflineQueue: false,
-      maxRetriesPerRequest: 1,
+      // A command that went out and got no answer fails at once, and is never sent again: a write must not be
+      // applied twice, and its answer must come within REDIS_COMMAND_TIMEOUT_MS.
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
       enableAutoPipelining: true,
     };
     const url = config.getOrThrow('REDIS_URL', { infer: true });

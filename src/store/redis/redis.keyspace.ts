@@ -7,6 +7,7 @@
  * one node. Several deployments can share one Redis with different prefixes.
  *
  * Layout, for the tag T:
+ *   T keyspace            hash     id, base (revision it began at), reason and at (why and when it began): see keyspace.ts
  *   T rev                 string   the store revision
  *   T r:<key>             hash     one record: v (value JSON), r (revision), c (createdAt ms), u (updatedAt ms),
  *                                  e (expiresAt ms or '')
@@ -15,6 +16,8 @@
  *   T exp                 zset     keys with a TTL, scored by expiresAt (the sweeper's work list)
  *   T feed                stream   change events, entry id <revision>-0; each webhook subscription is a consumer
  *                                  group `wh:<id>` on it
+ *   T feedbytes           string   bytes ever added to the feed (each entry records the running total, so the
+ *                                  bytes between two entries are known without reading the ones between)
  *   T subs                set      webhook subscription ids
  *   T sub:<id>            hash     json (the subscription without its start), start (revision it starts after)
  *   T wh:<id>:lease       string   the replica delivering this subscription (its consumer name), with a TTL
@@ -29,6 +32,8 @@ export class RedisKeyspace {
   readonly reversedIndex: string;
   readonly expiries: string;
   readonly feed: string;
+  readonly feedBytes: string;
+  readonly keyspace: string;
   readonly subscriptions: string;
 
   /** `prefix`: REDIS_KEY_PREFIX (braces are refused by its validation: they would end the hash tag early). */
@@ -39,6 +44,8 @@ export class RedisKeyspace {
     this.reversedIndex = `${this.tag}ridx`;
     this.expiries = `${this.tag}exp`;
     this.feed = `${this.tag}feed`;
+    this.feedBytes = `${this.tag}feedbytes`;
+    this.keyspace = `${this.tag}keyspace`;
     this.subscriptions = `${this.tag}subs`;
   }
 
@@ -54,8 +61,8 @@ export class RedisKeyspace {
   }
 
   /** The names a store mutation touches besides its records, in the order the store's scripts expect as KEYS. */
-  get storeKeys(): readonly [revision: string, index: string, reversedIndex: string, expiries: string, feed: string] {
-    return [this.revision, this.index, this.reversedIndex, this.expiries, this.feed];
+  get storeKeys(): readonly string[] {
+    return [this.revision, this.index, this.reversedIndex, this.expiries, this.feed, this.keyspace, this.feedBytes];
   }
 
   subscription(id: string): string {

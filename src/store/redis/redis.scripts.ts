@@ -3,26 +3,83 @@
  * expiry set, the revision counter and the change-feed entry change together or not at all, across every
  * replica. Scripts are loaded once and run by SHA (ioredis `defineCommand` falls back to EVAL after a
  * Redis restart flushed them). Every key a script touches is passed in KEYS (names from redis.keyspace.ts):
- * KEYS[1..5] are the revision counter, the key index, the reversed-key index, the expiry index and the change
- * stream; the records follow, one per key the script handles.
+ * KEYS[1..7] are the revision counter, the key index, the reversed-key index, the expiry index, the change
+ * stream, the keyspace hash and the feed's byte counter; the records follow, one per key the script handles.
+ *
+ * Every mutation first settles which keyspace it happens in (keyspace.ts): the one Redis holds, unless its data
+ * is gone (the keyspace hash is missing: Redis restarted empty or was flushed) or Redis is behind a revision the
+ * calling replica has already seen (a failover or restart lost writes). Then a new keyspace begins, with the
+ * caller's candidate id, and its revisions continue above both. ARGV[1..6] are always: feed length bound
+ * (WATCH_HISTORY), feed byte bound (WATCH_HISTORY_BYTES), the caller's keyspace id ('' when it knows none), the
+ * highest revision it has seen in it, a candidate id for a new keyspace, and now (ms). Every reply starts with
+ * the status, the keyspace id, its base and the reason it began in this call ('' when it did not).
  *
  * A record's native Redis expiry is set EXPIRY_GRACE_MS after its logical expiresAt: reads treat it as gone
  * from expiresAt on, the sweeper removes it (with its value in the `expire` event) soon after, and the
  * native expiry only frees memory if no replica swept for that long.
  *
  * Feed entry fields: t (type), k (key), v (value JSON, put), p (previous value JSON), m (time ms),
- * n (revision of the last entry of the same atomic batch, so readers never split a batch).
+ * n (revision of the last entry of the same atomic batch, so readers never split a batch), ks (keyspace id),
+ * s (the entry's size in bytes), c (the feed's byte counter after it).
  */
 
-/** Shared Lua helpers, prepended to each script. */
-const COMMON = `
-local REV, IDX, RIDX, EXP, FEED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local maxlen = ARGV[1]
+/** Settles the keyspace (see above); KEYS and ARGV as every store script has them. */
+const KEYSPACE = `
+local REV, KS = KEYS[1], KEYS[6]
+local view, hw, candidate, now = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+local ks_id, ks_base, ks_reason = nil, 0, ''
+do
+  local f = redis.call('HMGET', KS, 'id', 'base')
+  local rev = tonumber(redis.call('GET', REV) or '0')
+  if not f[1] then
+    ks_reason = (view ~= '') and 'data_lost' or 'born'
+  elseif f[1] == view and rev < hw then
+    ks_reason = 'regressed'
+  end
+  if ks_reason ~= '' then
+    ks_base = math.max(rev, hw)
+    ks_id = candidate
+    redis.call('SET', REV, ks_base)
+    redis.call('HSET', KS, 'id', ks_id, 'base', ks_base, 'reason', ks_reason, 'at', now)
+  else
+    ks_id, ks_base = f[1], tonumber(f[2])
+  end
+end
+`;
+
+/** Shared Lua helpers of the store scripts, after the keyspace is settled. */
+const COMMON = `${KEYSPACE}
+local IDX, RIDX, EXP, FEED, FB = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
+local maxlen, maxbytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local function reply(status, ...)
+  return {status, ks_id, ks_base, ks_reason, ...}
+end
+local function field(fields, name)
+  for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
+  return nil
+end
+-- Drops the oldest entries beyond WATCH_HISTORY entries or WATCH_HISTORY_BYTES bytes (the newest one stays).
+local function trim(total)
+  local len = redis.call('XLEN', FEED)
+  local cut = nil
+  while len > 1 do
+    local first = redis.call('XRANGE', FEED, cut and ('(' .. cut) or '-', '+', 'COUNT', 1)[1]
+    local held = total - tonumber(field(first[2], 'c') or total) + tonumber(field(first[2], 's') or 0)
+    if len <= maxlen and held <= maxbytes then break end
+    cut = first[1]
+    len = len - 1
+  end
+  -- Entry ids are <revision>-0: everything up to and including cut goes.
+  if cut then redis.call('XTRIM', FEED, 'MINID', (tonumber(string.match(cut, '^(%d+)')) + 1) .. '-0') end
+end
 local function emit(rev, last, t, k, v, p, m)
-  local args = {FEED, 'MAXLEN', '~', maxlen, rev .. '-0', 't', t, 'k', k, 'm', m, 'n', last}
+  local size = 128 + #k + (v and #v or 0) + (p and #p or 0)
+  local total = redis.call('INCRBY', FB, size)
+  local args = {FEED, rev .. '-0', 't', t, 'k', k, 'm', m, 'n', last, 'ks', ks_id, 's', size, 'c', total}
   if v then table.insert(args, 'v'); table.insert(args, v) end
   if p then table.insert(args, 'p'); table.insert(args, p) end
   redis.call('XADD', unpack(args))
+  trim(total)
 end
 local function unindex(hkey, key, rkey)
   redis.call('DEL', hkey)
@@ -42,24 +99,25 @@ local function live(hkey, key, rkey, now)
   end
   return {v = f[1], r = tonumber(f[2]), c = f[3]}
 end
--- nil when the precondition holds, else the error reply the driver turns into a domain error.
+-- nil when the precondition holds, else the error reply the driver turns into a domain error. Revisions are
+-- "<keyspace>:<revision>" positions: one of another keyspace never matches.
 local function check(kind, revisions, keys, current)
   if kind == 'absent' or kind == 'present' then
     local bad = {}
     for i = 1, #keys do
       if (current[i] ~= false) == (kind == 'absent') then table.insert(bad, keys[i]) end
     end
-    if #bad > 0 then return {kind == 'absent' and 'exists' or 'missing', unpack(bad)} end
+    if #bad > 0 then return reply(kind == 'absent' and 'exists' or 'missing', unpack(bad)) end
   elseif kind == 'revisions' then
     for i = 1, #keys do
       local cur = current[i]
       local ok = false
       if cur then
-        for r in string.gmatch(revisions, '[^,]+') do
-          if tonumber(r) == cur.r then ok = true end
+        for ks, r in string.gmatch(revisions, '([^,:]+):([^,]+)') do
+          if ks == ks_id and tonumber(r) == cur.r then ok = true end
         end
       end
-      if not ok then return {'revision', keys[i], cur and tostring(cur.r) or ''} end
+      if not ok then return reply('revision', keys[i], cur and tostring(cur.r) or '') end
     end
   end
   return nil
@@ -67,30 +125,29 @@ end
 `;
 
 /**
- * Writes a batch. KEYS: the five store keys, then the record of each entry. ARGV: maxlen, now, ttlMs|'', graceMs,
- * kind|'', revisions csv, then per entry key, reversed key, value JSON.
- * Returns {'ok', rev1, created1, createdAt1, ...} or an error reply.
+ * Writes a batch. KEYS: the seven store keys, then the record of each entry. ARGV: the six common ones, then
+ * ttlMs|'', graceMs, kind|'', revisions csv, then per entry key, reversed key, value JSON.
+ * Returns reply('ok', rev1, created1, createdAt1, ...) or an error reply.
  */
 export const SET_SCRIPT = `${COMMON}
-local now = tonumber(ARGV[2])
-local ttl = ARGV[3]
-local grace = tonumber(ARGV[4])
-local kind = ARGV[5]
+local ttl = ARGV[7]
+local grace = tonumber(ARGV[8])
+local kind = ARGV[9]
 local keys, rkeys, values, current = {}, {}, {}, {}
-for i = 7, #ARGV, 3 do
+for i = 11, #ARGV, 3 do
   table.insert(keys, ARGV[i]); table.insert(rkeys, ARGV[i + 1]); table.insert(values, ARGV[i + 2])
 end
-for i = 1, #keys do current[i] = live(KEYS[5 + i], keys[i], rkeys[i], now) or false end
-local failed = check(kind, ARGV[6], keys, current)
+for i = 1, #keys do current[i] = live(KEYS[7 + i], keys[i], rkeys[i], now) or false end
+local failed = check(kind, ARGV[10], keys, current)
 if failed then return failed end
 local first = tonumber(redis.call('GET', REV) or '0') + 1
 local last = first + #keys - 1
 local expiresAt = ''
 if ttl ~= '' then expiresAt = tostring(now + tonumber(ttl)) end
-local out = {'ok'}
+local out = {}
 for i = 1, #keys do
   local key = keys[i]
-  local hkey = KEYS[5 + i]
+  local hkey = KEYS[7 + i]
   -- a key named twice in one batch sees its earlier pair
   local prev = redis.call('HMGET', hkey, 'v', 'c')
   local rev = redis.call('INCR', REV)
@@ -108,40 +165,38 @@ for i = 1, #keys do
   emit(rev, last, 'put', key, values[i], prev[1], tostring(now))
   table.insert(out, rev); table.insert(out, prev[1] and 0 or 1); table.insert(out, createdAt)
 end
-return out
+return reply('ok', unpack(out))
 `;
 
 /**
- * Deletes a key. KEYS: the five store keys, then the key's record. ARGV: maxlen, now, kind|'', revisions csv, key,
- * reversed key. Returns {'ok', value, revision, createdAt, updatedAt, expiresAt} or an error reply ({'missing', key}
- * when absent).
+ * Deletes a key. KEYS: the seven store keys, then the key's record. ARGV: the six common ones, then kind|'',
+ * revisions csv, key, reversed key. Returns reply('ok', value, revision, createdAt, updatedAt, expiresAt, the delete's
+ * own revision) or an error reply (reply('missing', key) when absent).
  */
 export const DELETE_SCRIPT = `${COMMON}
-local now = tonumber(ARGV[2])
-local hkey, key, rkey = KEYS[6], ARGV[5], ARGV[6]
+local hkey, key, rkey = KEYS[8], ARGV[9], ARGV[10]
 local cur = live(hkey, key, rkey, now)
-local failed = check(ARGV[3], ARGV[4], {key}, {cur or false})
+local failed = check(ARGV[7], ARGV[8], {key}, {cur or false})
 if failed then return failed end
-if not cur then return {'missing', key} end
+if not cur then return reply('missing', key) end
 local f = redis.call('HMGET', hkey, 'u', 'e')
 unindex(hkey, key, rkey)
 local rev = redis.call('INCR', REV)
 emit(rev, rev, 'delete', key, nil, cur.v, tostring(now))
-return {'ok', cur.v, cur.r, cur.c, f[1], f[2]}
+return reply('ok', cur.v, cur.r, cur.c, f[1], f[2], rev)
 `;
 
 /**
  * Removes the given keys whose expiresAt has passed, each with one `expire` event. The caller picks candidates
  * from the expiry index (ZRANGEBYSCORE) and names their records as KEYS; the script checks each again, so it is
  * idempotent and safe when several replicas sweep at once: each key is removed (and announced) by whichever
- * script runs first, the others find nothing due. KEYS: the five store keys, then one record per candidate.
- * ARGV: maxlen, now, then per candidate key, reversed key. Returns the number removed.
+ * script runs first, the others find nothing due. KEYS: the seven store keys, then one record per candidate.
+ * ARGV: the six common ones, then per candidate key, reversed key. Returns reply('ok', removed).
  */
 export const SWEEP_SCRIPT = `${COMMON}
-local now = tonumber(ARGV[2])
 local removed = 0
-for i = 3, #ARGV, 2 do
-  local key, rkey, hkey = ARGV[i], ARGV[i + 1], KEYS[5 + (i - 1) / 2]
+for i = 7, #ARGV, 2 do
+  local key, rkey, hkey = ARGV[i], ARGV[i + 1], KEYS[7 + (i - 5) / 2]
   local due = redis.call('ZSCORE', EXP, key)
   if due and tonumber(due) <= now then
     local f = redis.call('HMGET', hkey, 'v', 'e')
@@ -155,5 +210,14 @@ for i = 3, #ARGV, 2 do
     end
   end
 end
-return removed
+return reply('ok', removed)
+`;
+
+/**
+ * Settles the keyspace without writing anything else: at start, and when a replica's feed reader finds the
+ * stream behind what it read, or the keyspace gone. KEYS: the seven store keys. ARGV: the six common ones.
+ * Returns reply('ok', revision).
+ */
+export const KEYSPACE_SCRIPT = `${COMMON}
+return reply('ok', tonumber(redis.call('GET', REV) or '0'))
 `;

@@ -6,6 +6,7 @@ import {
   StoreUnavailableError,
 } from '../../common/errors/domain.errors';
 import { compareCodePoints, reverseCodePoints } from '../key-order';
+import { formatPosition, type Keyspace } from '../keyspace';
 import {
   type JsonValue,
   type KeyPage,
@@ -18,13 +19,16 @@ import {
   type WriteOptions,
   type WriteResult,
 } from '../kv.store';
-import { guardRedis } from './redis.connection';
+import type { RedisKeyspaceView } from './redis-keyspace.view';
+import { guardRedis, guardRedisWrite } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
-import { DELETE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
+import { DELETE_SCRIPT, KEYSPACE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
 
 export interface RedisStoreOptions {
-  /** WATCH_HISTORY: the change stream is trimmed to about this many entries. */
+  /** WATCH_HISTORY: the change stream is trimmed to this many entries. */
   readonly history: number;
+  /** WATCH_HISTORY_BYTES: and to this many bytes of them. */
+  readonly historyBytes: number;
   readonly sweepIntervalMs: number;
 }
 
@@ -42,7 +46,8 @@ type Reply = (string | number)[];
 interface ScriptCommands {
   kvSet(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
   kvDelete(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
-  kvSweep(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<number>;
+  kvSweep(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
+  kvKeyspace(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
 }
 
 /**
@@ -59,7 +64,8 @@ export class RedisStore extends KeyValueStore {
 
   constructor(
     redis: Redis,
-    private readonly keyspace: RedisKeyspace,
+    private readonly names: RedisKeyspace,
+    private readonly view: RedisKeyspaceView,
     private readonly options: RedisStoreOptions,
   ) {
     super();
@@ -67,12 +73,40 @@ export class RedisStore extends KeyValueStore {
     redis.defineCommand('kvSet', { lua: SET_SCRIPT });
     redis.defineCommand('kvDelete', { lua: DELETE_SCRIPT });
     redis.defineCommand('kvSweep', { lua: SWEEP_SCRIPT });
+    redis.defineCommand('kvKeyspace', { lua: KEYSPACE_SCRIPT });
     this.redis = redis as Redis & ScriptCommands;
+  }
+
+  get keyspace(): Keyspace {
+    const keyspace = this.view.keyspace;
+    if (keyspace === null) throw new StoreUnavailableError('Redis has not answered since the start: the keyspace is not known yet');
+    return keyspace;
   }
 
   /** KEYS of a mutation: the store's own names, then the records of `keys`. */
   private scriptKeys(keys: readonly string[]): string[] {
-    return [...this.keyspace.storeKeys, ...keys.map((key) => this.keyspace.record(key))];
+    return [...this.names.storeKeys, ...keys.map((key) => this.names.record(key))];
+  }
+
+  /** ARGV[1..6] of every store script (redis.scripts.ts). */
+  private commonArgs(now: number): (string | number)[] {
+    return [this.options.history, this.options.historyBytes, ...this.view.scriptArgs(), now];
+  }
+
+  /** Takes the keyspace a script's reply names (reply[1..3]) and returns the rest of the reply after the status. */
+  private settled(reply: Reply): Reply {
+    this.view.observe(String(reply[1]), Number(reply[2]), String(reply[3]));
+    return [reply[0], ...reply.slice(4)];
+  }
+
+  /**
+   * Learns the keyspace from Redis (beginning one if there is none, or if Redis is behind what this replica saw).
+   * At start, and whenever the feed's reader finds the keyspace gone or behind. Returns the current revision.
+   */
+  async settleKeyspace(): Promise<number> {
+    const keys = this.names.storeKeys;
+    const [, revision] = this.settled(await guardRedisWrite(() => this.redis.kvKeyspace(keys.length, ...keys, ...this.commonArgs(Date.now()))));
+    return Number(revision);
   }
 
   /** Starts the sweeper (every replica runs one; the script makes that safe). */
@@ -90,11 +124,12 @@ export class RedisStore extends KeyValueStore {
   async sweep(now = Date.now()): Promise<number> {
     let total = 0;
     for (;;) {
-      const due = await this.guard(() => this.redis.zrangebyscore(this.keyspace.expiries, '-inf', now, 'LIMIT', 0, SWEEP_SLICE));
+      const due = await this.guard(() => this.redis.zrangebyscore(this.names.expiries, '-inf', now, 'LIMIT', 0, SWEEP_SLICE));
       if (due.length > 0) {
         const keys = this.scriptKeys(due);
         const args = due.flatMap((key) => [key, reverseCodePoints(key)]);
-        total += Number(await this.guard(() => this.redis.kvSweep(keys.length, ...keys, this.options.history, now, ...args)));
+        const [, removed] = this.settled(await guardRedisWrite(() => this.redis.kvSweep(keys.length, ...keys, ...this.commonArgs(now), ...args)));
+        total += Number(removed);
       }
       if (due.length < SWEEP_SLICE) return total;
     }
@@ -121,32 +156,33 @@ export class RedisStore extends KeyValueStore {
     const now = Date.now();
     const [kind, revisions] = preconditionArgs(options.precondition);
     const keys = this.scriptKeys(entries.map(({ key }) => key));
-    const args: (string | number)[] = [
-      this.options.history,
-      now,
-      options.ttlSeconds === undefined ? '' : options.ttlSeconds * 1000,
-      EXPIRY_GRACE_MS,
-      kind,
-      revisions,
-    ];
-    for (const { key, value } of entries) args.push(key, reverseCodePoints(key), JSON.stringify(value));
-    const reply = await this.guard(() => this.redis.kvSet(keys.length, ...keys, ...args));
+    const args: (string | number)[] = [...this.commonArgs(now), options.ttlSeconds === undefined ? '' : options.ttlSeconds * 1000, EXPIRY_GRACE_MS, kind, revisions];
+    const sizes: number[] = [];
+    for (const { key, value, size } of entries) {
+      const json = JSON.stringify(value);
+      sizes.push(size ?? Buffer.byteLength(json));
+      args.push(key, reverseCodePoints(key), json);
+    }
+    const reply = this.settled(await guardRedisWrite(() => this.redis.kvSet(keys.length, ...keys, ...args)));
     failIfRefused(reply);
     const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
-    return entries.map(({ key, value }, i) => ({
-      record: { key, value, revision: Number(reply[1 + i * 3]), createdAt: Number(reply[3 + i * 3]), updatedAt: now, expiresAt },
+    const results = entries.map(({ key, value }, i) => ({
+      record: { key, value, revision: Number(reply[1 + i * 3]), createdAt: Number(reply[3 + i * 3]), updatedAt: now, expiresAt, size: sizes[i] },
       created: Number(reply[2 + i * 3]) === 1,
     }));
+    this.view.see(results[results.length - 1].record.revision);
+    return results;
   }
 
   async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
     const [kind, revisions] = preconditionArgs(precondition);
     const keys = this.scriptKeys([key]);
-    const reply = await this.guard(() =>
-      this.redis.kvDelete(keys.length, ...keys, this.options.history, Date.now(), kind, revisions, key, reverseCodePoints(key)),
+    const reply = this.settled(
+      await guardRedisWrite(() => this.redis.kvDelete(keys.length, ...keys, ...this.commonArgs(Date.now()), kind, revisions, key, reverseCodePoints(key))),
     );
     failIfRefused(reply);
-    const [, value, revision, createdAt, updatedAt, expiresAt] = reply;
+    const [, value, revision, createdAt, updatedAt, expiresAt, deletedAt] = reply;
+    this.view.see(Number(deletedAt));
     return {
       key,
       value: JSON.parse(String(value)) as JsonValue,
@@ -154,13 +190,41 @@ export class RedisStore extends KeyValueStore {
       createdAt: Number(createdAt),
       updatedAt: Number(updatedAt),
       expiresAt: expiresAt === '' || expiresAt === null ? null : Number(expiresAt),
+      size: Buffer.byteLength(String(value)),
     };
   }
 
+  /**
+   * A page of records. With `maxBytes`, the values' sizes (HSTRLEN, one pipelined round trip per chunk) decide how
+   * many records to fetch, so a page of large values is never read from Redis whole before it is cut.
+   */
   async list(query: ListQuery): Promise<Page> {
     const now = Date.now();
-    const { items, more } = await this.page(query, (keys) => this.fetch(keys, now));
-    return { items, next: more ? items[items.length - 1].key : null };
+    const { maxBytes } = query;
+    if (maxBytes === undefined) {
+      const { items, more } = await this.page(query, (keys) => this.fetch(keys, now));
+      return { items, next: more ? items[items.length - 1].key : null };
+    }
+    const items: KvRecord[] = [];
+    let bytes = 0;
+    for await (const keys of this.candidates(query)) {
+      const sizes = await this.guard(() => Promise.all(keys.map((key) => this.redis.hstrlen(this.names.record(key), 'v'))));
+      // How many of this chunk fit in the page's bytes (the first record of a page always does).
+      let fits = 0;
+      while (fits < keys.length) {
+        const next = bytes + sizes[fits] + Buffer.byteLength(keys[fits]);
+        if (next > maxBytes && (items.length > 0 || fits > 0)) break;
+        bytes = next;
+        fits++;
+      }
+      for (const record of await this.fetch(keys.slice(0, fits), now)) {
+        if (record === null) continue;
+        if (items.length === query.limit) return { items, next: items[items.length - 1].key };
+        items.push(record);
+      }
+      if (fits < keys.length) return { items, next: items.length > 0 ? items[items.length - 1].key : null };
+    }
+    return { items, next: null };
   }
 
   /** Like list, but reads only whether each key is live, not its value. */
@@ -191,34 +255,49 @@ export class RedisStore extends KeyValueStore {
    */
   private async liveKeys(keys: readonly string[], now: number): Promise<(string | null)[]> {
     if (keys.length === 0) return [];
-    const expiries = await this.guard(() => this.redis.zmscore(this.keyspace.expiries, ...keys));
+    const expiries = await this.guard(() => this.redis.zmscore(this.names.expiries, ...keys));
     return expiries.map((e, i) => (e === null || Number(e) > now ? keys[i] : null));
   }
 
   async count(): Promise<number> {
     const [total, expired] = await this.guard(() =>
-      Promise.all([this.redis.zcard(this.keyspace.index), this.redis.zcount(this.keyspace.expiries, '-inf', Date.now())]),
+      Promise.all([this.redis.zcard(this.names.index), this.redis.zcount(this.names.expiries, '-inf', Date.now())]),
     );
     return total - expired;
   }
 
   async revision(): Promise<number> {
-    return Number((await this.guard(() => this.redis.get(this.keyspace.revision))) ?? 0);
+    return Number((await this.guard(() => this.redis.get(this.names.revision))) ?? 0);
   }
 
   async ping(): Promise<void> {
     await this.guard(() => this.redis.ping());
   }
 
-  /** Live records for `keys`, in order (null where absent or expired). One pipelined round trip. */
+  /**
+   * Live records for `keys`, in order (null where absent or expired), and the keyspace they are in (so ETags name
+   * the right one). One pipelined round trip.
+   */
   private async fetch(keys: readonly string[], now: number): Promise<(KvRecord | null)[]> {
     if (keys.length === 0) return [];
-    const replies = await this.guard(() => Promise.all(keys.map((key) => this.redis.hmget(this.keyspace.record(key), 'v', 'r', 'c', 'u', 'e'))));
+    const [keyspace, replies] = await this.guard(() =>
+      Promise.all([this.redis.hmget(this.names.keyspace, 'id', 'base'), Promise.all(keys.map((key) => this.redis.hmget(this.names.record(key), 'v', 'r', 'c', 'u', 'e')))]),
+    );
+    // A keyspace that is gone begins again with the next write (or the feed's reader); until then the view stands.
+    if (keyspace[0] !== null) this.view.observe(keyspace[0], Number(keyspace[1]), '');
     return replies.map(([v, r, c, u, e], i) => {
       if (v === null || r === null) return null;
       const expiresAt = e === null || e === '' ? null : Number(e);
       if (expiresAt !== null && expiresAt <= now) return null;
-      return { key: keys[i], value: JSON.parse(v) as JsonValue, revision: Number(r), createdAt: Number(c), updatedAt: Number(u), expiresAt };
+      return {
+        key: keys[i],
+        value: JSON.parse(v) as JsonValue,
+        revision: Number(r),
+        createdAt: Number(c),
+        updatedAt: Number(u),
+        expiresAt,
+        size: Buffer.byteLength(v),
+      };
     });
   }
 
@@ -238,9 +317,9 @@ export class RedisStore extends KeyValueStore {
       const prefixRange = lexRange(prefix);
       const [total, viaPrefix, viaSuffix] = await this.guard(() =>
         Promise.all([
-          this.redis.zcard(this.keyspace.index),
-          prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.keyspace.index, prefixRange.min, prefixRange.max),
-          this.redis.zlexcount(this.keyspace.reversedIndex, suffixRange.min, suffixRange.max),
+          this.redis.zcard(this.names.index),
+          prefix === '' ? Promise.resolve(Number.POSITIVE_INFINITY) : this.redis.zlexcount(this.names.index, prefixRange.min, prefixRange.max),
+          this.redis.zlexcount(this.names.reversedIndex, suffixRange.min, suffixRange.max),
         ]),
       );
       // The suffix side reads its whole range (to sort it); the forward side stops after a page of matches,
@@ -249,7 +328,7 @@ export class RedisStore extends KeyValueStore {
       if (viaSuffix <= forwardCost) {
         const keys: string[] = [];
         for (let offset = 0; ; offset += CHUNK) {
-          const chunk = await this.guard(() => this.redis.zrangebylex(this.keyspace.reversedIndex, suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
+          const chunk = await this.guard(() => this.redis.zrangebylex(this.names.reversedIndex, suffixRange.min, suffixRange.max, 'LIMIT', offset, CHUNK));
           for (const reversed of chunk) {
             const key = reverseCodePoints(reversed);
             if (inPage(key)) keys.push(key);
@@ -266,7 +345,7 @@ export class RedisStore extends KeyValueStore {
     // One page (plus one, to know whether more follow) is usually enough: start there, double if filters reject.
     let size = Math.min(CHUNK, query.limit + 1);
     for (;;) {
-      const chunk = await this.guard(() => this.redis.zrangebylex(this.keyspace.index, min, range.max, 'LIMIT', 0, size));
+      const chunk = await this.guard(() => this.redis.zrangebylex(this.names.index, min, range.max, 'LIMIT', 0, size));
       const keys = chunk.filter(inPage);
       if (keys.length > 0) yield keys;
       if (chunk.length < size) return;
@@ -288,7 +367,7 @@ function lexRange(prefix: string): { min: string | Buffer; max: string | Buffer 
 
 function preconditionArgs(precondition: Precondition | undefined): [string, string] {
   if (!precondition) return ['', ''];
-  if ('revisions' in precondition) return ['revisions', precondition.revisions.join(',')];
+  if ('revisions' in precondition) return ['revisions', precondition.revisions.map(formatPosition).join(',')];
   return [precondition.exists ? 'present' : 'absent', ''];
 }
 

@@ -1,18 +1,16 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
-import { Transform } from 'class-transformer';
-import { IsInt, IsOptional, Min } from 'class-validator';
-import { toInt } from '../../common/validation/transforms';
+import { IsOptional, IsString } from 'class-validator';
 import { EventFilterDto } from './event-filter.dto';
 
 /** `GET /watch`: a filter, and optionally where to resume from. */
 export class WatchQueryDto extends EventFilterDto {
   @ApiPropertyOptional({
-    description: 'Replay retained events with a revision above this, then continue live. `Last-Event-ID` takes precedence.',
-    example: 0,
+    description:
+      'Replay retained events after this point, then continue live: an event id (`<keyspace>:<revision>`, as the stream sends them) ' +
+      'or a bare revision, read in the current keyspace. `Last-Event-ID` takes precedence.',
+    example: '0',
   })
-  @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(0)
-  since?: number;
+  @IsString()
+  since?: string;
 }
