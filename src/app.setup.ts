@@ -9,6 +9,7 @@ import { answerClientErrorsWithJson } from './common/http/malformed-requests';
 import { rejectPrototypeQueryNames } from './common/http/prototype-query.middleware';
 import { RequestDeadlines } from './common/http/request-deadlines';
 import { requestLifecycle } from './common/http/request-lifecycle';
+import { RequestsInFlight } from './common/http/requests-in-flight.middleware';
 import { securityHeaders } from './common/http/security-headers.middleware';
 import { StreamingRoutes } from './common/http/streaming-route';
 import { trustProxySetting } from './common/http/trust-proxy';
@@ -64,6 +65,9 @@ const requestTracking: Stage = (app, config) => {
   );
 };
 
+/** At most HTTP_MAX_REQUESTS_IN_FLIGHT requests at once (503 beyond it): what bodies and pages can hold is bounded. */
+const requestsInFlight: Stage = (app, config) => app.use(new RequestsInFlight(config.getOrThrow('HTTP_MAX_REQUESTS_IN_FLIGHT', { infer: true })).middleware);
+
 /** Which proxies to believe about the client address (TRUST_PROXY). */
 const proxyTrust: Stage = (app, config) => app.set('trust proxy', trustProxySetting(config.getOrThrow('TRUST_PROXY', { infer: true })));
 
@@ -108,7 +112,7 @@ const jsonBodies: Stage = (app, config) => {
 const apiDocs: Stage = (app) => SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' });
 
 /** The HTTP pipeline, in the order a request meets it. */
-const PIPELINE: readonly Stage[] = [jsonLogger, serverLimits, requestTracking, proxyTrust, headers, cors, urlChecks, jsonBodies, apiDocs];
+const PIPELINE: readonly Stage[] = [jsonLogger, serverLimits, requestTracking, requestsInFlight, proxyTrust, headers, cors, urlChecks, jsonBodies, apiDocs];
 
 /**
  * Everything the HTTP application needs beyond its modules (PIPELINE). Shared by main.ts and the e2e tests so both

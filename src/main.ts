@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { AppModule } from './app.module';
@@ -8,7 +9,8 @@ import { configureApp } from './app.setup';
 import { loadApiKeys } from './auth/api-keys';
 import { KvExpressAdapter } from './common/http/kv-express.adapter';
 import { installGracefulShutdown } from './health/graceful-shutdown';
-import { ConfigValidationError, validateEnvironment } from './config/env.validation';
+import { ConfigValidationError, type EnvironmentVariables, validateEnvironment } from './config/env.validation';
+import { formatBytes, memoryBudget } from './config/memory-budget';
 import { SnapshotError } from './store/memory/memory-snapshot';
 
 async function bootstrap(): Promise<void> {
@@ -27,7 +29,30 @@ async function bootstrap(): Promise<void> {
   installGracefulShutdown(app, { delayMs: settings.SHUTDOWN_DELAY_MS, timeoutMs: settings.SHUTDOWN_TIMEOUT_MS }, new Logger('Shutdown'));
   await app.listen(settings.PORT, settings.HOST);
   const { address, port } = app.getHttpServer().address() as AddressInfo;
-  new Logger('Bootstrap').log(`Listening on http://${address.includes(':') ? `[${address}]` : address}:${port} (store: ${settings.STORE_DRIVER})`);
+  const logger = new Logger('Bootstrap');
+  logger.log(`Listening on http://${address.includes(':') ? `[${address}]` : address}:${port} (store: ${settings.STORE_DRIVER})`);
+  reportMemoryBudget(settings, logger);
+}
+
+/**
+ * States what the settings let clients make this process hold, at worst (docs: Memory budget), and warns when that
+ * is more than the container may use (cgroup v2 memory.max), which would end in an out-of-memory kill, not a 507.
+ */
+function reportMemoryBudget(settings: EnvironmentVariables, logger: Logger): void {
+  const budget = memoryBudget(settings);
+  const terms = budget.terms.filter((t) => t.bytes > 0).map((t) => `${t.name} ${formatBytes(t.bytes)}`).join(' + ');
+  let limit = Number.NaN;
+  try {
+    limit = Number(readFileSync('/sys/fs/cgroup/memory.max', 'utf8').trim());
+  } catch {
+    // Not in a cgroup v2 container: no limit to compare with.
+  }
+  const line = `memory budget at worst: ${formatBytes(budget.total)} (${terms})`;
+  if (Number.isFinite(limit) && budget.total > limit) {
+    logger.warn(`${line} is more than the container's memory limit of ${formatBytes(limit)}: lower the settings named in the docs' Memory budget`);
+  } else {
+    logger.log(line);
+  }
 }
 
 bootstrap().catch((error: unknown) => {

@@ -50,6 +50,13 @@ export class EnvironmentVariables {
   HTTP_REQUEST_TIMEOUT_MS: number = 30_000;
 
   /**
+   * Requests being received, handled or answered at once (a watch stream only until it has begun); beyond it 503 with
+   * Retry-After. Bounds the memory request bodies and pages can take (see the memory budget).
+   */
+  @IntSetting(1, 1_000_000)
+  HTTP_MAX_REQUESTS_IN_FLIGHT: number = 1024;
+
+  /**
    * Which proxies to believe about the client address (X-Forwarded-For), as Express's `trust proxy`: empty for
    * none, `true`, a hop count, or comma-separated addresses/subnets (e.g. `loopback,10.0.0.0/8`).
    */
@@ -90,8 +97,8 @@ export class EnvironmentVariables {
   KV_MAX_BATCH_KEYS: number = 1000;
 
   /**
-   * Memory driver: most bytes of keys (UTF-8) and values (JSON) the store holds; a write past it is refused with
-   * 507 and changes nothing. (On Redis, Redis's own maxmemory bounds the data.)
+   * Memory driver: most bytes of keys (UTF-8) and values (JSON) the store holds, counting 384 more per key for its
+   * indexes; a write past it is refused with 507 and changes nothing. (On Redis, Redis's own maxmemory bounds the data.)
    */
   @IntSetting(1024, 2 ** 50)
   KV_MAX_STORE_BYTES: number = 1024 * MIB;

@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { releaseInFlight } from '../common/http/requests-in-flight.middleware';
 import type { ChangeEvent } from '../store/change-feed';
 import { formatPosition, type KeyspacePosition } from '../store/keyspace';
 
@@ -56,6 +57,8 @@ export class SseStream {
   /** Sends the headers and the starting position, and starts the heartbeat. */
   open(position: KeyspacePosition): void {
     this.lastId = formatPosition(position);
+    // An open stream is bounded by WATCH_MAX_STREAMS, not by HTTP_MAX_REQUESTS_IN_FLIGHT.
+    releaseInFlight(this.res);
     this.res.writeHead(200, {
       'Content-Type': 'text/event-stream; charset=utf-8',
       'Cache-Control': 'no-cache, no-transform',

@@ -6,10 +6,25 @@ import { freePort } from './free-port';
 export interface RedisServer {
   readonly port: number;
   readonly url: string;
+  /** The PID of the redis-server this helper started (it changes with restart). */
+  readonly pid: number;
   /** Stops the server (SIGTERM to the PID this helper started) and waits for it to exit. */
   stop(): Promise<void>;
-  /** Starts it again on the same port (for outage tests). */
+  /** Kills it (SIGKILL): nothing is saved. */
+  kill(): Promise<void>;
+  /** Starts it again on the same port (and the same data directory, when it has one). */
   restart(): Promise<void>;
+  /** SIGSTOP / SIGCONT: it keeps its connections but answers nothing while paused. */
+  pause(): void;
+  resume(): void;
+}
+
+export interface RedisServerOptions {
+  /** A data directory: with it, `SAVE` writes dump.rdb there and a restart loads it; `appendonly` keeps an AOF too. */
+  readonly dir?: string;
+  readonly appendonly?: boolean;
+  /** More redis-server arguments, e.g. ['--maxmemory', '10mb']. */
+  readonly args?: readonly string[];
 }
 
 function redisServerPath(): string {
@@ -20,7 +35,8 @@ function redisServerPath(): string {
   }
 }
 
-async function waitForPing(port: number, timeoutMs: number): Promise<void> {
+/** Resolves once a redis-server on `port` answers PING (a loading one answers LOADING first). */
+export async function waitForPing(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -39,27 +55,41 @@ async function waitForPing(port: number, timeoutMs: number): Promise<void> {
 }
 
 /**
- * Starts a private redis-server on a free 127.0.0.1 port, without persistence. Tests never touch a Redis
- * they did not start (a machine's own may listen on 6379).
+ * Starts a private redis-server on a free 127.0.0.1 port, without persistence unless `options` give it a data
+ * directory. Tests never touch a Redis they did not start (a machine's own may listen on 6379).
  */
-export async function startRedisServer(): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const binary = redisServerPath();
   const port = await freePort();
+  const persistence = options.dir
+    ? ['--dir', options.dir, '--dbfilename', 'dump.rdb', '--save', '', '--appendonly', options.appendonly ? 'yes' : 'no']
+    : ['--save', '', '--appendonly', 'no'];
   let child: ChildProcess;
   const launch = async () => {
-    child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'], {
-      stdio: 'ignore',
-    });
-    await waitForPing(port, 10_000);
+    child = spawn(binary, ['--port', String(port), '--bind', '127.0.0.1', ...persistence, '--daemonize', 'no', ...(options.args ?? [])], { stdio: 'ignore' });
+    await waitForPing(port, 20_000);
   };
-  const stop = () =>
+  const ended = (signal: NodeJS.Signals) =>
     new Promise<void>((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) return resolve();
       child.once('exit', () => resolve());
-      child.kill('SIGTERM');
+      // A paused server must run again to act on a signal other than SIGKILL.
+      if (signal !== 'SIGKILL') child.kill('SIGCONT');
+      child.kill(signal);
     });
   await launch();
-  return { port, url: `redis://127.0.0.1:${port}`, stop, restart: launch };
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child.pid as number;
+    },
+    stop: () => ended('SIGTERM'),
+    kill: () => ended('SIGKILL'),
+    restart: launch,
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
+  };
 }
 
 /** A fresh key prefix, so every test (or app) gets its own keyspace on a shared test Redis. */

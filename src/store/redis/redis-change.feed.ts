@@ -8,9 +8,12 @@ import type { RedisKeyspace } from './redis.keyspace';
 /** One entry of a Redis Stream as ioredis returns it. */
 export type StreamEntry = [id: string, fields: string[]];
 
-/** Entries a replay reads per round trip, and about how many bytes of them it hands a sink at once. */
-const REPLAY_COUNT = 64;
+/**
+ * About how many bytes of history a replay hands a sink at once. It reads entries in round trips of a count that
+ * follows their sizes (from 1 to 256), so a backlog of large values is never read from Redis much ahead of its sink.
+ */
 const REPLAY_SLICE_BYTES = 64 * 1024;
+const REPLAY_COUNT_MAX = 256;
 
 /** How often the reader, when the stream is quiet, checks that the keyspace is still the one it follows. */
 const CHECK_EVERY_MS = 1000;
@@ -153,6 +156,7 @@ export class RedisChangeFeed extends ChangeFeed {
       this.live.add(watch);
     };
     try {
+      let count = 8;
       const start = watch.cursor as number;
       const [oldest] = (await this.replayer.xrange(this.names.feed, '-', '+', 'COUNT', 1)) as StreamEntry[];
       const end = Math.max(this.latest, await this.currentEnd());
@@ -165,7 +169,10 @@ export class RedisChangeFeed extends ChangeFeed {
           continue;
         }
         const from = (watch.cursor as number) + 1;
-        const entries = (await this.replayer.xrange(this.names.feed, `${from}-0`, '+', 'COUNT', REPLAY_COUNT)) as StreamEntry[];
+        const entries = (await this.replayer.xrange(this.names.feed, `${from}-0`, '+', 'COUNT', count)) as StreamEntry[];
+        const read = entries.reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);
+        if (read > 2 * REPLAY_SLICE_BYTES) count = Math.max(1, Math.floor(count / 2));
+        else if (entries.length === count && read * 2 < REPLAY_SLICE_BYTES) count = Math.min(REPLAY_COUNT_MAX, count * 2);
         if (entries.length === 0) return finish(this.latest > (watch.cursor as number) ? 'reset' : 'live');
         // The history moved past what this watch still had to read while it was paused.
         if (revisionOf(entries[0][0]) > from) return finish('lagged');

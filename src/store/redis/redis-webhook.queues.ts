@@ -75,7 +75,7 @@ class RedisDeliveryQueue implements DeliveryQueue {
   private lastRead = 0;
   /** The keyspace of the newest entry read (null when unknown): a jump in revisions to a new keyspace is no gap. */
   private lastKeyspace: string | null = null;
-  private readCount = 16;
+  private readCount = 4;
   private retried: { entry: string; attempts: number } = { entry: '', attempts: 0 };
   private current = '';
 
