@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { kv } from './helpers/kv-cli';
 import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { startTestApp, type TestApp } from './helpers/test-app';
@@ -238,6 +239,15 @@ describe('redis driver: an honest answer when a write\'s outcome is unknown (rea
     await until(async () => (await request(t.url).get('/keys/ghost')).status === 200, 10_000);
     expect((await request(t.url).get('/keys/ghost')).body).toMatchObject({ value: 1, revision: 1 });
     expect((await putKey(t.url, 'ghost', 2, { 'If-None-Match': '*' })).status).toBe(412);
+  });
+
+  it('makes the kv CLI say so and exit 3 (outcome unknown), distinct from 2 (failed) and 1 (no)', async () => {
+    redis.pause();
+    const unknown = await kv(['set', 'ghost', '1'], { KV_URL: t.url });
+    redis.resume();
+    expect(unknown).toEqual({ code: 3, stdout: '', stderr: expect.stringMatching(/^kv: The write may have been applied: .*read the key to find out before retrying\n$/) });
+    await until(async () => (await kv(['get', 'ghost'], { KV_URL: t.url })).code === 0, 10_000);
+    expect(await kv(['get', 'ghost'], { KV_URL: t.url })).toMatchObject({ code: 0, stdout: '1\n' });
   });
 
   it('answers 503 "not written" when Redis is down and the write never went out', async () => {

@@ -7,6 +7,11 @@ export const EXIT_OK = 0;
 export const EXIT_NOT_FOUND = 1;
 /** Usage error, server unreachable, no kv-store at the URL, refused credentials, or anything else that went wrong. */
 export const EXIT_ERROR = 2;
+/**
+ * A write whose outcome is unknown (kv-store's 504): it may or may not have been applied. Read the key before trying
+ * again: retrying blindly could apply it twice, or (with --nx) fail against the write itself.
+ */
+export const EXIT_UNKNOWN = 3;
 
 /** A failure the client reports as one line on stderr (never a stack trace) and turns into an exit code. */
 export class CliError extends Error {

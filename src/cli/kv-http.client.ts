@@ -1,4 +1,4 @@
-import { CliError, EXIT_ERROR, EXIT_NOT_FOUND, HttpError, NotKvStoreError } from './cli.errors';
+import { CliError, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_UNKNOWN, HttpError, NotKvStoreError } from './cli.errors';
 import { type RawAnswer, sendRaw } from './http.transport';
 import { isErrorAnswer, type KeyFilter, type KvRecord, RECORD_PAGE, type Shape } from './kv-api.shapes';
 
@@ -196,7 +196,7 @@ export class KvHttpClient {
     return new HttpError(
       res.status,
       message,
-      options.answers?.includes(res.status) ? EXIT_NOT_FOUND : EXIT_ERROR,
+      options.answers?.includes(res.status) ? EXIT_NOT_FOUND : res.status === 504 ? EXIT_UNKNOWN : EXIT_ERROR,
       Number.isFinite(retryAfter) && retryAfter > 0 ? retryAfter * 1000 : undefined,
     );
   }

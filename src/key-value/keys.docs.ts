@@ -15,18 +15,22 @@ import {
   ApiUnsupportedMediaTypeResponse,
 } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
+import { ApiWriteOutcomes } from '../common/dto/write-outcome.docs';
 import { NEXT_LINK_HEADER } from '../common/http/pagination';
 import { PutValueDto } from './dto/put-value.dto';
 import { RecordDto, RecordPageDto } from './dto/record.dto';
 
-const ETAG_HEADER = { description: 'The record\'s revision as a strong entity tag: `"42"`.', schema: { type: 'string', example: '"42"' } };
+const ETAG_HEADER = {
+  description: 'The record\'s position as a strong entity tag: `"<keyspace>:<revision>"`. Opaque: compare it whole.',
+  schema: { type: 'string', example: '"5f0c2a9be41d:42"' },
+};
 
 const KEY_PARAM = { name: 'key', description: 'The key, percent-encoded (`a%2Fb` is `a/b`).', example: 'user:42' };
 
 const IF_MATCH = {
   name: 'If-Match',
   required: false,
-  description: 'Compare-and-set: `"<revision>"` (the ETag) or a list of them; `*` requires the key to exist. 412 otherwise.',
+  description: 'Compare-and-set: the ETag (`"<keyspace>:<revision>"`) or a list of them, compared exactly; `*` requires the key to exist. 412 otherwise.',
 };
 
 export const ApiListRecords = (): MethodDecorator =>
@@ -41,9 +45,9 @@ export const ApiListRecords = (): MethodDecorator =>
 
 export const ApiGetRecord = (): MethodDecorator =>
   applyDecorators(
-    ApiOperation({ summary: 'Get a record', description: 'The `ETag` header is the record\'s revision; `If-None-Match` with it answers 304.' }),
+    ApiOperation({ summary: 'Get a record', description: 'The `ETag` header is the record\'s position, `"<keyspace>:<revision>"`; `If-None-Match` with it answers 304.' }),
     ApiParam(KEY_PARAM),
-    ApiHeader({ name: 'If-None-Match', required: false, description: '`"<revision>"`: 304 Not Modified while the key is unchanged.' }),
+    ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag: 304 Not Modified while the key is unchanged.' }),
     ApiOkResponse({ type: RecordDto, headers: { ETag: ETAG_HEADER } }),
     ApiResponse({ status: 304, description: 'Not modified.' }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key.' }),
@@ -70,6 +74,7 @@ export const ApiPutRecord = (): MethodDecorator =>
     ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'A value over KV_MAX_VALUE_BYTES, or a body over KV_MAX_BODY_BYTES.' }),
     ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'The body is not `application/json`.' }),
     ApiBody({ type: PutValueDto }),
+    ApiWriteOutcomes(),
   );
 
 export const ApiDeleteRecord = (): MethodDecorator =>
@@ -81,4 +86,5 @@ export const ApiDeleteRecord = (): MethodDecorator =>
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key or header.' }),
     ApiNotFoundResponse({ type: ErrorResponseDto, description: 'Absent or expired.' }),
     ApiPreconditionFailedResponse({ type: ErrorResponseDto, description: 'If-Match did not hold; nothing was deleted.' }),
+    ApiWriteOutcomes(),
   );

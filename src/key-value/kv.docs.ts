@@ -12,6 +12,7 @@ import {
   getSchemaPath,
 } from '@nestjs/swagger';
 import { ErrorResponseDto } from '../common/dto/error-response.dto';
+import { ApiWriteOutcomes } from '../common/dto/write-outcome.docs';
 import { NEXT_LINK_HEADER } from '../common/http/pagination';
 import { PairDto, SetResponseDto } from './dto/seed-responses.dto';
 
@@ -41,6 +42,7 @@ export const ApiSetPairs = (): MethodDecorator =>
     ApiConflictResponse({ type: ErrorResponseDto, description: '`nx=true` and a key exists; nothing was written.' }),
     ApiPayloadTooLargeResponse({ type: ErrorResponseDto, description: 'A value over KV_MAX_VALUE_BYTES, or a body over KV_MAX_BODY_BYTES.' }),
     ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'The body is not `application/json`.' }),
+    ApiWriteOutcomes(),
   );
 
 export const ApiGetValue = (): MethodDecorator =>

@@ -156,7 +156,7 @@ export class RedisChangeFeed extends ChangeFeed {
       this.live.add(watch);
     };
     try {
-      let count = 8;
+      let count = 1;
       const start = watch.cursor as number;
       const [oldest] = (await this.replayer.xrange(this.names.feed, '-', '+', 'COUNT', 1)) as StreamEntry[];
       const end = Math.max(this.latest, await this.currentEnd());
