@@ -219,6 +219,8 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     const docs = rendered.get('defaults')!;
     expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount']);
     expect(deploymentOf(docs).spec!.replicas).toBe(1);
+    // 5 s delay + 10 s drain + the 5 s margin (the README's "20 s in all with the defaults").
+    expect(deploymentOf(docs).spec!.template.spec!.terminationGracePeriodSeconds).toBe(20);
     expect(settingsOf(docs).STORE_DRIVER).toBe('memory');
     expect(containerOf(docs).env).toBeUndefined();
     expect(checksumsOf(docs)).not.toHaveProperty('checksum/secret');
