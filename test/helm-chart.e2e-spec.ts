@@ -522,6 +522,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
       'KvStoreHighLatency',
       'KvStoreStoreUnavailable',
       'KvStoreWebhookDeadLetters',
+      'KvStoreKeyspaceChanged',
       'KvStoreMemoryNearLimit',
     ]);
     for (const alert of alerts) {

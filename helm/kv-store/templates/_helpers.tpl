@@ -293,3 +293,14 @@ targets get (job is the Service's name).
 {{- define "kv-store.promSelector" -}}
 {{- .Values.prometheusRule.selector | default (printf "job=%q, namespace=%q" (include "kv-store.fullname" .) .Release.Namespace) }}
 {{- end }}
+
+{{/*
+A PromQL condition: the counter `series` grew in the last 15 minutes, summed by `by`. increase() sees series
+that were there before; the second half sees a series first scraped after its first increment (a new pod's
+counter born at 1), which increase() cannot.
+*/}}
+{{- define "kv-store.promIncreased" -}}
+sum by ({{ .by }}) (increase({{ .series }}[15m])) > 0
+or
+sum by ({{ .by }}) ({{ .series }} unless {{ .series }} offset 15m) > 0
+{{- end }}
