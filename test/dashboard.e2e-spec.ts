@@ -171,11 +171,21 @@ describe('the Grafana dashboard against a real Prometheus scraping kv-store (e2e
     expect(await values('job', 'kv_build_info')).toEqual([JOB]);
   });
 
-  it('shows the build and the store as the server reports them', async () => {
+  it('shows the build, the store and its keyspace as the server reports them', async () => {
     const [build] = await prometheus.query(resolve('count by (version, revision, node) (kv_build_info{namespace="$namespace", job="$job"})'));
     expect(build.metric).toEqual({ version: expect.stringMatching(/^\d+\.\d+\.\d+/), revision: 'unknown', node: process.version });
     const [store] = await prometheus.query(resolve('min(kv_store_up{namespace="$namespace", job="$job"})'));
     expect(store.value[1]).toBe('1');
+    const keyspaces = await prometheus.query(resolve('kv_keyspace_info{namespace="$namespace", job="$job"}'));
+    expect(keyspaces.map((k) => [k.metric.keyspace, k.value[1]])).toEqual([[expect.stringMatching(/^[0-9a-f]{12}$/), '1']]);
+    // Every reason is a series from the start (so the first change is an increase), and none happened here.
+    const changes = await prometheus.query(resolve('kv_keyspace_changes_total{namespace="$namespace", job="$job"}'));
+    expect(changes.map((c) => [c.metric.reason, c.value[1]]).sort()).toEqual([
+      ['data_lost', '0'],
+      ['regressed', '0'],
+      ['snapshot_discarded', '0'],
+      ['unclean_restart', '0'],
+    ]);
   });
 
   it('finds no data for a metric that does not exist (the check can fail)', async () => {
