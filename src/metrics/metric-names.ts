@@ -8,6 +8,8 @@ export const KV_WEBHOOK_DELIVERIES_TOTAL = 'kv_webhook_deliveries_total';
 export const KV_STORE_OPERATION_DURATION = 'kv_store_operation_duration_seconds';
 export const KV_KEYSPACE_CHANGES_TOTAL = 'kv_keyspace_changes_total';
 export const KV_KEYSPACE_INFO = 'kv_keyspace_info';
+export const KV_STORE_UP = 'kv_store_up';
+export const KV_BUILD_INFO = 'kv_build_info';
 
 /** Route label of requests that matched no route: one series, however many unknown paths are tried. */
 export const UNMATCHED_ROUTE = 'unmatched';

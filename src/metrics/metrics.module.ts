@@ -6,18 +6,23 @@ import {
   PrometheusModule,
 } from '@willsoto/nestjs-prometheus';
 import { register } from 'prom-client';
+import { AppConfig } from '../config/app-config';
 import { KeyValueStore } from '../store/kv.store';
+import { BuildInfoMetric } from './build-info';
 import { ChangeMetricsService } from './change-metrics.service';
 import { HttpMetricsRecorder } from './http-metrics.recorder';
 import { MetricsController } from './metrics.controller';
+import { collectKeys, collectStoreUp } from './store-up';
 import {
   HTTP_REQUEST_DURATION,
   HTTP_REQUESTS_TOTAL,
+  KV_BUILD_INFO,
   KV_EVENTS_TOTAL,
   KV_KEYS,
   KV_KEYSPACE_CHANGES_TOTAL,
   KV_KEYSPACE_INFO,
   KV_STORE_OPERATION_DURATION,
+  KV_STORE_UP,
   KV_WATCH_STREAMS,
   KV_WEBHOOK_DELIVERIES_TOTAL,
 } from './metric-names';
@@ -41,9 +46,22 @@ const metrics = [
     name: KV_KEYS,
     help: 'Keys currently stored (counted at scrape time).',
     inject: [KeyValueStore],
-    async collect(this, store: KeyValueStore) {
-      this.set(await store.count());
+    collect(this, store: KeyValueStore) {
+      return collectKeys(this, store);
     },
+  }),
+  makeGaugeProvider({
+    name: KV_STORE_UP,
+    help: 'Whether the store answers a ping within HEALTH_STORE_TIMEOUT_MS (1) or not (0), asked at scrape time.',
+    inject: [KeyValueStore, AppConfig],
+    collect(this, store: KeyValueStore, config: AppConfig) {
+      return collectStoreUp(this, store, config.getOrThrow('HEALTH_STORE_TIMEOUT_MS', { infer: true }));
+    },
+  }),
+  makeGaugeProvider({
+    name: KV_BUILD_INFO,
+    help: 'The running build: package version, commit (revision, `unknown` when the build did not record one) and Node.js version. Always 1.',
+    labelNames: ['version', 'revision', 'node'],
   }),
   makeGaugeProvider({ name: KV_WATCH_STREAMS, help: 'Open watch (SSE) streams.' }),
   makeCounterProvider({ name: KV_EVENTS_TOTAL, help: 'Change events published, by type.', labelNames: ['type'] }),
@@ -74,7 +92,7 @@ const metrics = [
 @Global()
 @Module({
   imports: [PrometheusModule.register({ path: '/metrics', defaultMetrics: { enabled: true }, controller: MetricsController })],
-  providers: [...metrics, HttpMetricsRecorder, ChangeMetricsService],
+  providers: [...metrics, HttpMetricsRecorder, ChangeMetricsService, BuildInfoMetric],
   exports: [...metrics, HttpMetricsRecorder],
 })
 export class MetricsModule implements OnApplicationShutdown {

@@ -139,8 +139,38 @@ function serviceMonitorProblems(object: Manifest): string[] {
   return problems;
 }
 
+/**
+ * PrometheusRule, the other Prometheus Operator CRD: metadata with the Kubernetes models, the rule groups
+ * against the CRD's fields (promtool checks the rules themselves: test/prometheus-rules.e2e-spec.ts).
+ */
+function prometheusRuleProblems(object: Manifest): string[] {
+  const problems = requireFields(object, 'PrometheusRule', { apiVersion: 'string', kind: 'string', metadata: 'object', spec: 'object' }, ['metadata', 'spec']);
+  if (object.apiVersion !== 'monitoring.coreos.com/v1') problems.push(`apiVersion ${object.apiVersion} is not monitoring.coreos.com/v1`);
+  problems.push(...schemaErrors(ObjectMeta, object.metadata).map((e) => `metadata${e.instancePath} ${e.message}`));
+  const spec = object.spec as Record<string, unknown>;
+  problems.push(...requireFields(spec, 'spec', { groups: 'array' }, ['groups']));
+  const ruleShape = { alert: 'string', record: 'string', expr: 'string', for: 'string', keep_firing_for: 'string', labels: 'object', annotations: 'object' } as const;
+  for (const [g, group] of ((spec.groups as unknown[]) ?? []).entries()) {
+    problems.push(...requireFields(group, `spec.groups[${g}]`, { name: 'string', interval: 'string', rules: 'array' }, ['name', 'rules']));
+    for (const [r, rule] of (((group as { rules?: unknown[] }).rules ?? []) as unknown[]).entries()) {
+      const path = `spec.groups[${g}].rules[${r}]`;
+      problems.push(...requireFields(rule, path, ruleShape, ['expr']));
+      const { alert, record, for: pending, labels, annotations } = rule as Record<string, unknown>;
+      if ((alert === undefined) === (record === undefined)) problems.push(`${path} needs exactly one of alert and record`);
+      if (pending !== undefined && !DURATION.test(pending as string)) problems.push(`${path}.for ${String(pending)} is not a Prometheus duration`);
+      for (const [name, map] of Object.entries({ labels, annotations })) {
+        for (const [key, value] of Object.entries((map ?? {}) as Record<string, unknown>)) {
+          if (typeof value !== 'string') problems.push(`${path}.${name}.${key} must be a string`);
+        }
+      }
+    }
+  }
+  return problems;
+}
+
 function problems(object: Manifest): string[] {
   if (object.kind === 'ServiceMonitor') return serviceMonitorProblems(object);
+  if (object.kind === 'PrometheusRule') return prometheusRuleProblems(object);
   const Model = MODELS[`${object.apiVersion}/${object.kind}`];
   if (!Model) return [`${object.apiVersion} ${object.kind} has no model to validate it against`];
   const errors = schemaErrors(Model, object).map((e) => `${e.instancePath || '/'} ${e.message}`);

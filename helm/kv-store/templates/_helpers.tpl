@@ -48,6 +48,15 @@ app.kubernetes.io/name: {{ include "kv-store.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+Labels of the `helm test` pod: its own name label, so no selector of the release picks it up, and the one
+the NetworkPolicy admits it by.
+*/}}
+{{- define "kv-store.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-test" (include "kv-store.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
 {{- define "kv-store.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "kv-store.fullname" .) .Values.serviceAccount.name }}
@@ -86,14 +95,50 @@ Derived from the same values that set the two env vars, so they cannot drift apa
 {{- end }}
 
 {{/*
-Whether the chart creates its own Secret, and what goes in it.
+The Redis connection mode the values choose: standalone (redis.url), sentinel (redis.sentinel.hosts) or
+cluster (redis.cluster.nodes); empty when none is set. The schema already refuses two at once; this check
+also holds when schema validation is skipped.
 */}}
-{{- define "kv-store.redisUrlFromChartSecret" -}}
-{{- if and (eq .Values.store.driver "redis") .Values.redis.url (not .Values.redis.auth.password) (not .Values.redis.auth.existingSecret) }}true{{ end }}
+{{- define "kv-store.redisMode" -}}
+{{- $r := .Values.redis }}
+{{- $modes := list }}
+{{- if $r.url }}{{ $modes = append $modes "standalone" }}{{ end }}
+{{- if $r.sentinel.hosts }}{{ $modes = append $modes "sentinel" }}{{ end }}
+{{- if $r.cluster.nodes }}{{ $modes = append $modes "cluster" }}{{ end }}
+{{- if gt (len $modes) 1 }}
+{{- fail (printf "\n\nredis: %s are set together: give exactly one of redis.url (standalone), redis.sentinel.hosts (Sentinel) and redis.cluster.nodes (Cluster)." (join " and " $modes)) }}
+{{- end }}
+{{- first $modes | default "" }}
 {{- end }}
 
+{{/*
+TCP ports the NetworkPolicy opens towards Redis: redis.url's (6379 when it names none), the sentinels' and
+the Cluster seeds', and networkPolicy.egress.redisPort for the data nodes found at run time. As a JSON list.
+*/}}
+{{- define "kv-store.redisPorts" -}}
+{{- $r := .Values.redis }}
+{{- $ports := list (int .Values.networkPolicy.egress.redisPort) }}
+{{- $addresses := concat $r.sentinel.hosts $r.cluster.nodes }}
+{{- with $r.url }}
+{{- $host := (urlParse .).host }}
+{{- $addresses = append $addresses (ternary $host (printf "%s:6379" $host) (regexMatch ":[0-9]+$" $host)) }}
+{{- end }}
+{{- range $addresses }}
+{{- $ports = append $ports (regexFind "[0-9]+$" . | int) }}
+{{- end }}
+{{- $ports | uniq | toJson }}
+{{- end }}
+
+{{/*
+Whether the chart creates its own Secret, and what goes in it.
+*/}}
 {{- define "kv-store.redisPasswordFromChartSecret" -}}
 {{- if and (eq .Values.store.driver "redis") .Values.redis.auth.password (not .Values.redis.auth.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "kv-store.redisSentinelPasswordFromChartSecret" -}}
+{{- $auth := .Values.redis.sentinel.auth }}
+{{- if and (eq .Values.store.driver "redis") .Values.redis.sentinel.hosts $auth.password (not $auth.existingSecret) }}true{{ end }}
 {{- end }}
 
 {{- define "kv-store.apiKeysFromChartSecret" -}}
@@ -101,7 +146,7 @@ Whether the chart creates its own Secret, and what goes in it.
 {{- end }}
 
 {{- define "kv-store.createSecret" -}}
-{{- if or (include "kv-store.redisUrlFromChartSecret" .) (include "kv-store.redisPasswordFromChartSecret" .) (include "kv-store.apiKeysFromChartSecret" .) }}true{{ end }}
+{{- if or (include "kv-store.redisPasswordFromChartSecret" .) (include "kv-store.redisSentinelPasswordFromChartSecret" .) (include "kv-store.apiKeysFromChartSecret" .) }}true{{ end }}
 {{- end }}
 
 {{- define "kv-store.apiKeysSecretName" -}}
@@ -129,34 +174,21 @@ Combinations the schema cannot express. Each fails the install (and `helm templa
 */}}
 {{- define "kv-store.validate" -}}
 {{- $v := .Values }}
+{{- if not $v.image.repository }}
+{{- fail "\n\nimage.repository is not set: name the kv-store image built from this repository's Dockerfile and pushed to a registry your cluster pulls from, e.g. --set image.repository=registry.example.com/platform/kv-store --set image.tag=<tag> (or image.digest=sha256:...). The project publishes no image, so there is no default." }}
+{{- end }}
 {{- if eq $v.store.driver "memory" }}
 {{- if $v.autoscaling.enabled }}
-{{- fail (printf "\n\nstore.driver=memory cannot be autoscaled: every replica the HorizontalPodAutoscaler adds would hold its own, different keyspace (the known issue of the services kv-store replaces: a read depends on which pod answers, and a pod's data is lost when it goes).\nSet store.driver=redis (with redis.url or redis.existingSecret) so that every replica serves one shared keyspace, or set autoscaling.enabled=false and replicaCount=1.") }}
+{{- fail (printf "\n\nstore.driver=memory cannot be autoscaled: every replica the HorizontalPodAutoscaler adds would hold its own, different keyspace (the known issue of the services kv-store replaces: a read depends on which pod answers, and a pod's data is lost when it goes).\nSet store.driver=redis (with redis.url, redis.sentinel.hosts or redis.cluster.nodes) so that every replica serves one shared keyspace, or set autoscaling.enabled=false and replicaCount=1.") }}
 {{- end }}
 {{- if gt (int $v.replicaCount) 1 }}
-{{- fail (printf "\n\nstore.driver=memory cannot run replicaCount=%d: each of the %d pods would hold its own, different keyspace (the known issue of the services kv-store replaces: a read depends on which pod answers, and a pod's data is lost when it goes).\nSet store.driver=redis (with redis.url or redis.existingSecret) so that every replica serves one shared keyspace, or set replicaCount=1." (int $v.replicaCount) (int $v.replicaCount)) }}
+{{- fail (printf "\n\nstore.driver=memory cannot run replicaCount=%d: each of the %d pods would hold its own, different keyspace (the known issue of the services kv-store replaces: a read depends on which pod answers, and a pod's data is lost when it goes).\nSet store.driver=redis (with redis.url, redis.sentinel.hosts or redis.cluster.nodes) so that every replica serves one shared keyspace, or set replicaCount=1." (int $v.replicaCount) (int $v.replicaCount)) }}
 {{- end }}
 {{- else }}
 {{- if $v.store.memory.snapshot.enabled }}
 {{- fail "\n\nstore.memory.snapshot only applies to store.driver=memory: with store.driver=redis the keyspace already lives in Redis. Set store.memory.snapshot.enabled=false." }}
 {{- end }}
-{{- if and (not $v.redis.url) (not $v.redis.existingSecret) }}
-{{- fail "\n\nstore.driver=redis needs a Redis to connect to: set redis.url (e.g. redis://:password@my-redis-master:6379, or rediss:// for TLS) or redis.existingSecret (a Secret whose key redis.existingSecretKey holds that URL)." }}
-{{- end }}
-{{- if and $v.redis.url $v.redis.existingSecret }}
-{{- fail "\n\nredis.url and redis.existingSecret are both set: give the Redis URL one way only." }}
-{{- end }}
-{{- if or $v.redis.auth.password $v.redis.auth.existingSecret }}
-{{- if not $v.redis.url }}
-{{- fail "\n\nredis.auth supplies only the password: also set redis.url to the Redis address without credentials (e.g. redis://my-redis-master:6379), or put the whole URL in redis.existingSecret and leave redis.auth empty." }}
-{{- end }}
-{{- if contains "@" $v.redis.url }}
-{{- fail "\n\nredis.url already carries credentials (user@ or :password@) while redis.auth supplies a password: use one or the other." }}
-{{- end }}
-{{- if and $v.redis.auth.password $v.redis.auth.existingSecret }}
-{{- fail "\n\nredis.auth.password and redis.auth.existingSecret are both set: give the Redis password one way only." }}
-{{- end }}
-{{- end }}
+{{- include "kv-store.validateRedis" . }}
 {{- end }}
 {{- if and $v.autoscaling.enabled (gt (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
 {{- fail (printf "\n\nautoscaling.minReplicas (%d) is above autoscaling.maxReplicas (%d)." (int $v.autoscaling.minReplicas) (int $v.autoscaling.maxReplicas)) }}
@@ -173,7 +205,45 @@ Combinations the schema cannot express. Each fails the install (and `helm templa
 {{- if le (mul (int $v.probes.readiness.timeoutSeconds) 1000) (int $v.config.healthStoreTimeoutMs) }}
 {{- fail (printf "\n\nprobes.readiness.timeoutSeconds (%d s) must be above config.healthStoreTimeoutMs (%d ms): the kubelet would give up on /health/ready before the server reports a slow store, so readiness would flap without a reason in the logs." (int $v.probes.readiness.timeoutSeconds) (int $v.config.healthStoreTimeoutMs)) }}
 {{- end }}
+{{- if and $v.prometheusRule.enabled (not $v.prometheusRule.runbookUrl) }}
+{{- fail "\n\nprometheusRule.enabled needs prometheusRule.runbookUrl: the address of this repository's README.md as your on-call people read it (e.g. https://git.example.com/platform/kv-store/-/blob/main/README.md). Every alert links to its section of the README's alert runbook there." }}
+{{- end }}
 {{- include "kv-store.validatePdb" . }}
+{{- end }}
+
+{{/*
+Redis settings of store.driver=redis that the schema cannot express.
+*/}}
+{{- define "kv-store.validateRedis" -}}
+{{- $r := .Values.redis }}
+{{- $mode := include "kv-store.redisMode" . }}
+{{- if not $mode }}
+{{- fail "\n\nstore.driver=redis needs a Redis to connect to: set redis.url (standalone, e.g. redis://my-redis-master:6379, or rediss:// for TLS), redis.sentinel.hosts with redis.sentinel.masterName (Sentinel), or redis.cluster.nodes (Cluster)." }}
+{{- end }}
+{{- if regexMatch "^rediss?://[^/]*@" $r.url }}
+{{- fail "\n\nredis.url carries credentials (user@ or :password@): give the address only, the user in redis.auth.username and the password in redis.auth.password or redis.auth.existingSecret. The pod gets them as REDIS_USERNAME and REDIS_PASSWORD, so a password is never put into a URL (where / or # would break it)." }}
+{{- end }}
+{{- if and (eq $mode "sentinel") (not $r.sentinel.masterName) }}
+{{- fail "\n\nredis.sentinel.hosts needs redis.sentinel.masterName: the name of the master group the sentinels monitor (e.g. mymaster)." }}
+{{- end }}
+{{- if and $r.sentinel.masterName (ne $mode "sentinel") }}
+{{- fail "\n\nredis.sentinel.masterName is set without redis.sentinel.hosts: list the sentinels (host:port) as well, or leave the Sentinel settings empty." }}
+{{- end }}
+{{- if and (or $r.sentinel.auth.password $r.sentinel.auth.existingSecret) (ne $mode "sentinel") }}
+{{- fail "\n\nredis.sentinel.auth is set without redis.sentinel.hosts: the sentinels' password only applies in Sentinel mode." }}
+{{- end }}
+{{- if and (eq $mode "cluster") (not (kindIs "invalid" $r.db)) }}
+{{- fail "\n\nredis.db cannot be used with redis.cluster.nodes: Redis Cluster has database 0 only. Leave redis.db null." }}
+{{- end }}
+{{- if and (eq $mode "standalone") $r.tls }}
+{{- fail "\n\nredis.tls applies to Sentinel and Cluster mode: for a standalone Redis over TLS, use a rediss:// redis.url." }}
+{{- end }}
+{{- if and $r.auth.password $r.auth.existingSecret }}
+{{- fail "\n\nredis.auth.password and redis.auth.existingSecret are both set: give the Redis password one way only." }}
+{{- end }}
+{{- if and $r.sentinel.auth.password $r.sentinel.auth.existingSecret }}
+{{- fail "\n\nredis.sentinel.auth.password and redis.sentinel.auth.existingSecret are both set: give the sentinels' password one way only." }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -204,4 +274,33 @@ Kubernetes rounds a minAvailable percentage up, and so does this check.
 
 {{- define "kv-store.pdbEnabled" -}}
 {{- if and .Values.podDisruptionBudget.enabled (ge (include "kv-store.replicaFloor" . | int) 2) }}true{{ end }}
+{{- end }}
+
+{{/*
+A Kubernetes quantity (512Mi, 1G, 1.5Gi, 268435456, 1e9) in bytes, as a whole number.
+*/}}
+{{- define "kv-store.bytes" -}}
+{{- $quantity := toString . }}
+{{- $suffix := regexFind "([KMGTPE]i|[numkMGTPE])$" $quantity }}
+{{- $factors := dict "" 1.0 "n" 1e-9 "u" 1e-6 "m" 1e-3 "k" 1e3 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- printf "%.0f" (mulf (trimSuffix $suffix $quantity | float64) (get $factors $suffix)) }}
+{{- end }}
+
+{{/*
+PromQL label matchers of this release's series: prometheusRule.selector, or the labels the ServiceMonitor's
+targets get (job is the Service's name).
+*/}}
+{{- define "kv-store.promSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q, namespace=%q" (include "kv-store.fullname" .) .Release.Namespace) }}
+{{- end }}
+
+{{/*
+A PromQL condition: the counter `series` grew in the last 15 minutes, summed by `by`. increase() sees series
+that were there before; the second half sees a series first scraped after its first increment (a new pod's
+counter born at 1), which increase() cannot.
+*/}}
+{{- define "kv-store.promIncreased" -}}
+sum by ({{ .by }}) (increase({{ .series }}[15m])) > 0
+or
+sum by ({{ .by }}) ({{ .series }} unless {{ .series }} offset 15m) > 0
 {{- end }}
