@@ -523,6 +523,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
       'KvStoreStoreUnavailable',
       'KvStoreWebhookDeadLetters',
       'KvStoreKeyspaceChanged',
+      'KvStoreWatchOverflows',
       'KvStoreMemoryNearLimit',
     ]);
     for (const alert of alerts) {

@@ -16,7 +16,8 @@ export class MetricsController extends PrometheusController {
     summary: 'Prometheus metrics',
     description:
       'Process and Node metrics, plus http_request_duration_seconds and http_requests_total {method, route, status_code} ' +
-      '(route is the route template, `unmatched` for unknown paths), kv_keys, kv_watch_streams, kv_events_total {type}, ' +
+      '(route is the route template, `unmatched` for unknown paths), kv_keys, kv_watch_streams, kv_watch_overflows_total, ' +
+      'kv_events_total {type}, ' +
       'kv_webhook_deliveries_total {result}, kv_store_operation_duration_seconds {operation, driver}, ' +
       'kv_keyspace_changes_total {reason}, kv_keyspace_info {keyspace}, kv_store_up (1 when the store answers a ping ' +
       'within HEALTH_STORE_TIMEOUT_MS at scrape time, else 0; kv_keys is then NaN) and kv_build_info {version, revision, ' +

@@ -23,6 +23,7 @@ import {
   KV_KEYSPACE_INFO,
   KV_STORE_OPERATION_DURATION,
   KV_STORE_UP,
+  KV_WATCH_OVERFLOWS_TOTAL,
   KV_WATCH_STREAMS,
   KV_WEBHOOK_DELIVERIES_TOTAL,
 } from './metric-names';
@@ -64,6 +65,10 @@ const metrics = [
     labelNames: ['version', 'revision', 'node'],
   }),
   makeGaugeProvider({ name: KV_WATCH_STREAMS, help: 'Open watch (SSE) streams.' }),
+  makeCounterProvider({
+    name: KV_WATCH_OVERFLOWS_TOTAL,
+    help: 'Watch streams ended with event: overflow (the client fell WATCH_MAX_BUFFER_BYTES behind, live or while replaying).',
+  }),
   makeCounterProvider({ name: KV_EVENTS_TOTAL, help: 'Change events published, by type.', labelNames: ['type'] }),
   makeCounterProvider({
     name: KV_WEBHOOK_DELIVERIES_TOTAL,

@@ -1,10 +1,10 @@
 import { type BeforeApplicationShutdown, Injectable, Logger } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
-import type { Gauge } from 'prom-client';
+import type { Counter, Gauge } from 'prom-client';
 import type { Response } from 'express';
 import { CapacityExceededError, ClientLimitError } from '../common/errors/domain.errors';
 import { AppConfig } from '../config/app-config';
-import { KV_WATCH_STREAMS } from '../metrics/metric-names';
+import { KV_WATCH_OVERFLOWS_TOTAL, KV_WATCH_STREAMS } from '../metrics/metric-names';
 import { ChangeFeed, type Watch } from '../store/change-feed';
 import type { Position } from '../store/keyspace';
 import { type EventFilter, followsEveryKey, matches } from './event-filter';
@@ -26,6 +26,7 @@ export class WatchService implements BeforeApplicationShutdown {
     private readonly feed: ChangeFeed,
     config: AppConfig,
     @InjectMetric(KV_WATCH_STREAMS) private readonly gauge: Gauge<string>,
+    @InjectMetric(KV_WATCH_OVERFLOWS_TOTAL) private readonly overflows: Counter<string>,
   ) {
     this.maxStreams = config.getOrThrow('WATCH_MAX_STREAMS', { infer: true });
     this.maxPerClient = config.getOrThrow('WATCH_MAX_STREAMS_PER_CLIENT', { infer: true });
@@ -63,7 +64,10 @@ export class WatchService implements BeforeApplicationShutdown {
         if (left > 0) this.perClient.set(client, left);
         else this.perClient.delete(client);
         this.gauge.set(this.streams.size);
-        if (reason === 'overflow') this.logger.warn(`watch stream ended: client too slow (WATCH_MAX_BUFFER_BYTES=${this.maxBufferBytes})`);
+        if (reason === 'overflow') {
+          this.overflows.inc();
+          this.logger.warn(`watch stream ended: client too slow (WATCH_MAX_BUFFER_BYTES=${this.maxBufferBytes})`);
+        }
       },
     );
     this.streams.add(stream);
