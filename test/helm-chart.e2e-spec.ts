@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isScalar, parseDocument, type Node as YamlNode } from 'yaml';
 import { EnvironmentVariables, validateEnvironment } from '../src/config/env.validation';
+import { memoryBudget } from '../src/config/memory-budget';
 import { CHART, type HelmBinary, helmBinaries, type HelmResult, runHelm } from './helpers/helm';
 import { type Manifest, manifestProblems, parseManifests } from './helpers/helm-manifests';
 import { admits, type Peer } from './helpers/helm-network-policy';
@@ -33,6 +34,29 @@ const SELECTOR = { 'app.kubernetes.io/name': 'kv-store', 'app.kubernetes.io/inst
 const LABELS = { ...SELECTOR, 'helm.sh/chart': 'kv-store-0.1.0', 'app.kubernetes.io/version': '0.1.0', 'app.kubernetes.io/managed-by': 'Helm' };
 
 const fixture = (name: string): string => join(__dirname, 'fixtures', 'helm', name);
+/**
+ * The settings the chart's defaults make smaller than the server's, so that everything a client can make a pod hold
+ * (memoryBudget) fits the chart's default memory limit.
+ */
+const CHART_BUDGET = {
+  KV_MAX_BATCH_KEYS: '250',
+  KV_MAX_STORE_BYTES: String(256 * 1024 * 1024),
+  KV_MAX_PAGE_BYTES: String(1024 * 1024),
+  WATCH_HISTORY_BYTES: String(32 * 1024 * 1024),
+  WATCH_MAX_STREAMS: '1000',
+  WATCH_MAX_BUFFER_BYTES: String(256 * 1024),
+  WEBHOOK_MAX_SUBSCRIPTIONS: '100',
+  WEBHOOK_MAX_PENDING_BYTES: String(1024 * 1024),
+  HTTP_MAX_REQUESTS_IN_FLIGHT: '64',
+};
+
+/** Bytes of a Kubernetes quantity such as 1536Mi or 2Gi. */
+function quantityBytes(quantity: string): number {
+  const [, number, unit] = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity)!;
+  const factor = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[unit ?? ''] ?? 1;
+  return Number(number) * factor;
+}
+
 /** The environment files the pipeline deploys with (helm/environments, outside the chart). */
 const environment = (name: string): string => join(__dirname, '..', 'helm', 'environments', `${name}.yaml`);
 /** The values files every Helm version lints and renders: [name, values files]. */
@@ -536,8 +560,8 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     }
     // The release's own series only (the ServiceMonitor's job and namespace), except kube-state-metrics' pod readiness.
     for (const alert of alerts.filter((a) => a.alert !== 'KvStoreInstanceNotReady')) expect(alert.expr).toContain(SERIES);
-    // The memory alert compares with the container's limit: 512Mi by default, nothing to compare without one.
-    expect(alerts.find((a) => a.alert === 'KvStoreMemoryNearLimit')!.expr).toContain('/ 536870912 > 0.9');
+    // The memory alert compares with the container's limit: 1536Mi by default, nothing to compare without one.
+    expect(alerts.find((a) => a.alert === 'KvStoreMemoryNearLimit')!.expr).toContain('/ 1610612736 > 0.9');
     const withRule = ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.runbookUrl=https://x.example/README.md'];
     const [gibi, decimal, unlimited] = await Promise.all([
       template([...withRule, '--set', 'resources.limits.memory=1.5Gi']),
@@ -783,6 +807,15 @@ describe('the Helm chart and the server it deploys', () => {
     ]);
   });
 
+  it("fits every configuration it renders (its defaults, both environments, every fixture) in the pod's memory limit", () => {
+    for (const name of MATRIX_NAMES) {
+      const settings = validateEnvironment(podEnvironment(rendered.get(name)!));
+      const limit = quantityBytes(String(containerOf(rendered.get(name)!).resources!.limits!.memory));
+      const { total } = memoryBudget(settings);
+      expect({ name, fits: total <= limit, total, limit }).toEqual({ name, fits: true, total, limit });
+    }
+  });
+
   it('configures the server with its own defaults, and every matrix entry with settings it accepts', () => {
     // Settings the default release leaves to the server: Redis's and the snapshot's (memory mode without
     // snapshots), the derived body limit, and the API keys (a mounted file when enabled, never the env).
@@ -792,8 +825,9 @@ describe('the Helm chart and the server it deploys', () => {
         .filter(([name, value]) => value !== undefined && !leftToTheServer.test(name))
         .map(([name, value]) => [name, String(value)]),
     );
-    // A setting added to the server but not to the chart fails here: give it a key under `config`.
-    expect(settingsOf(rendered.get('defaults')!)).toEqual(defaults);
+    // A setting added to the server but not to the chart fails here: give it a key under `config`. The chart's
+    // own values differ only where its memory budget needs them smaller (checked in the next test).
+    expect(settingsOf(rendered.get('defaults')!)).toEqual({ ...defaults, ...CHART_BUDGET });
     for (const name of MATRIX_NAMES) {
       const env = podEnvironment(rendered.get(name)!);
       expect(() => validateEnvironment(env)).not.toThrow();

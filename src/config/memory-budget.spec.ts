@@ -35,7 +35,7 @@ describe('memoryBudget', () => {
   it('leaves data and history to Redis on the Redis driver, where a lane reads 1 MiB ahead', () => {
     const budget = memoryBudget({ ...settings, STORE_DRIVER: 'redis' });
     const bytes = Object.fromEntries(budget.terms.map((t) => [t.name, t.bytes]));
-    expect(bytes).toMatchObject({ data: 0, 'watch history': 0, 'webhook queues': 5 * MIB });
+    expect(bytes).toMatchObject({ data: 0, 'watch history': 0, 'webhook queues': 5 * MIB, 'largest batch': 2 * MIB + 10 * MIB });
   });
 
   it('formats sizes for the start-up line', () => {

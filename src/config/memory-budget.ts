@@ -62,10 +62,11 @@ export function memoryBudget(s: BudgetSettings): MemoryBudget {
       bytes: s.WATCH_MAX_STREAMS * (s.WATCH_MAX_BUFFER_BYTES + REPLAY_SLICE_BYTES),
     },
     {
-      // A batch's events carry the values it replaced: encoded once for every stream while they are sent.
+      // A batch's events carry the values it replaced (on the memory driver, values of the store itself): encoded
+      // once for every stream while they are sent.
       name: 'largest batch',
-      formula: 'KV_MAX_BODY_BYTES + min(KV_MAX_BATCH_KEYS × KV_MAX_VALUE_BYTES, KV_MAX_STORE_BYTES)',
-      bytes: s.KV_MAX_BODY_BYTES + Math.min(s.KV_MAX_BATCH_KEYS * s.KV_MAX_VALUE_BYTES, s.KV_MAX_STORE_BYTES),
+      formula: memory ? 'KV_MAX_BODY_BYTES + min(KV_MAX_BATCH_KEYS × KV_MAX_VALUE_BYTES, KV_MAX_STORE_BYTES)' : 'KV_MAX_BODY_BYTES + KV_MAX_BATCH_KEYS × KV_MAX_VALUE_BYTES',
+      bytes: s.KV_MAX_BODY_BYTES + Math.min(s.KV_MAX_BATCH_KEYS * s.KV_MAX_VALUE_BYTES, memory ? s.KV_MAX_STORE_BYTES : Number.POSITIVE_INFINITY),
     },
     {
       name: 'webhook queues',

@@ -15,6 +15,9 @@ export type StreamEntry = [id: string, fields: string[]];
 const REPLAY_SLICE_BYTES = 64 * 1024;
 const REPLAY_COUNT_MAX = 256;
 
+/** About how many bytes of events the reader takes from the stream per round trip. */
+const READ_BYTES = 4 * 1024 * 1024;
+
 /** How often the reader, when the stream is quiet, checks that the keyspace is still the one it follows. */
 const CHECK_EVERY_MS = 1000;
 
@@ -228,6 +231,8 @@ export class RedisChangeFeed extends ChangeFeed {
   private async follow(): Promise<void> {
     let positioned = false;
     let checked = Date.now();
+    // Entries per XREAD: up to 1000 of small events, fewer of large ones (about READ_BYTES a round).
+    let count = 64;
     while (this.running) {
       try {
         if (!positioned) {
@@ -235,7 +240,7 @@ export class RedisChangeFeed extends ChangeFeed {
           positioned = true;
           checked = Date.now();
         }
-        const reply = (await this.reader.xread('COUNT', 1000, 'BLOCK', 1000, 'STREAMS', this.names.feed, this.lastId)) as [string, StreamEntry[]][] | null;
+        const reply = (await this.reader.xread('COUNT', count, 'BLOCK', 1000, 'STREAMS', this.names.feed, this.lastId)) as [string, StreamEntry[]][] | null;
         if (!reply) {
           if (Date.now() - checked >= CHECK_EVERY_MS) {
             await this.position_(false);
@@ -243,6 +248,9 @@ export class RedisChangeFeed extends ChangeFeed {
           }
           continue;
         }
+        const read = reply[0][1].reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);
+        if (read > READ_BYTES) count = Math.max(1, Math.floor(count / 2));
+        else if (reply[0][1].length === count && read * 2 < READ_BYTES) count = Math.min(1000, count * 2);
         for (const entry of reply[0][1]) {
           const event = toEvent(entry);
           if (event.keyspace !== this.view.keyspace?.id) {
