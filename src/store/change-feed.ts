@@ -76,3 +76,29 @@ export abstract class ChangeFeed {
   /** Stops following changes and releases connections. Called once, at shutdown. */
   abstract close(): Promise<void>;
 }
+
+/**
+ * The part of a watch every driver shares: where its replay stands, and its end. A driver says how a paused replay
+ * goes on (`resume`) and what stopping releases (`release`).
+ */
+export abstract class FeedWatch implements Watch {
+  /** The revision replayed up to, or null once live. */
+  cursor: number | null = null;
+  stopped = false;
+
+  constructor(readonly sink: WatchSink) {}
+
+  get live(): boolean {
+    return this.cursor === null;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.release();
+  }
+
+  abstract resume(): void;
+
+  /** Takes the watch out of its feed. */
+  protected abstract release(): void;
+}

@@ -1,4 +1,4 @@
-import { ChangeFeed, type ChangeEvent, type Watch, type WatchSink } from '../change-feed';
+import { ChangeFeed, type ChangeEvent, FeedWatch, type Watch, type WatchSink } from '../change-feed';
 import type { Keyspace, KeyspacePosition, Position } from '../keyspace';
 
 export interface MemoryChangeFeedOptions {
@@ -22,27 +22,20 @@ interface Entry {
  */
 const SLICE_BYTES = 64 * 1024;
 
-class MemoryWatch implements Watch {
-  /** The revision replayed up to, or null once live. */
-  cursor: number | null = null;
-  stopped = false;
-
+class MemoryWatch extends FeedWatch {
   constructor(
     private readonly feed: MemoryChangeFeed,
-    readonly sink: WatchSink,
-  ) {}
-
-  get live(): boolean {
-    return this.cursor === null;
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.feed.forget(this);
+    sink: WatchSink,
+  ) {
+    super(sink);
   }
 
   resume(): void {
     if (!this.stopped && this.cursor !== null) this.feed.pump(this);
+  }
+
+  protected release(): void {
+    this.feed.forget(this);
   }
 }
 

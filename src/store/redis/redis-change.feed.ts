@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { ChangeFeed, type ChangeEvent, type ChangeType, type Watch, type WatchSink } from '../change-feed';
+import { ChangeFeed, type ChangeEvent, type ChangeType, FeedWatch, type Watch, type WatchSink } from '../change-feed';
 import type { KeyspacePosition, Position } from '../keyspace';
 import type { JsonValue } from '../kv.store';
 import type { ObservedKeyspace, RedisKeyspaceView } from './redis-keyspace.view';
@@ -21,10 +21,7 @@ const READ_BYTES = 4 * 1024 * 1024;
 /** How often the reader, when the stream is quiet, checks that the keyspace is still the one it follows. */
 const CHECK_EVERY_MS = 1000;
 
-class RedisWatch implements Watch {
-  /** The revision replayed up to, or null once live. */
-  cursor: number | null = null;
-  stopped = false;
+class RedisWatch extends FeedWatch {
   /** A paused replay, waiting for resume(). */
   paused: (() => void) | null = null;
   /**
@@ -35,23 +32,21 @@ class RedisWatch implements Watch {
 
   constructor(
     private readonly feed: RedisChangeFeed,
-    readonly sink: WatchSink,
-  ) {}
-
-  get live(): boolean {
-    return this.cursor === null;
-  }
-
-  stop(): void {
-    this.stopped = true;
-    this.feed.forget(this);
-    this.paused = null;
+    sink: WatchSink,
+  ) {
+    super(sink);
   }
 
   resume(): void {
     const paused = this.paused;
     this.paused = null;
     paused?.();
+  }
+
+  protected release(): void {
+    this.feed.forget(this);
+    // A paused replay wakes up to find the watch stopped, and ends.
+    this.resume();
   }
 }
 
