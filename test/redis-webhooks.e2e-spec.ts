@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { RedisWebhookQueues } from '../src/store/redis/redis-webhook.queues';
+import { RedisDeliveryQueue, RedisWebhookQueues } from '../src/store/redis/redis-webhook.queues';
 import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
 import { WebhookQueues } from '../src/subscription/webhook-queues';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
@@ -108,6 +108,61 @@ describe('redis driver: webhooks across replicas', () => {
     expect(await leaseHolder(sub.id)).toBe(ownerOf(b));
     const state = await settledSubscription(b.url, sub.id);
     expect(state).toMatchObject({ lastDeliveredRevision: 5, pending: 0, consecutiveFailures: 0, lastError: 'HTTP 503', deadLettered: 0 });
+  });
+
+  it('entries a lost read moved the group past (Redis restarting, failing over) are delivered, not dead-lettered as a gap', async () => {
+    const prefix = uniquePrefix();
+    const names = new RedisKeyspace(prefix);
+    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
+    const other = new Redis(redis.url);
+    try {
+      await new Promise((ready) => client.once('ready', ready));
+      const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
+      // Defines the queues' scripts on the connection, as the driver does.
+      new RedisWebhookQueues(client, names, null as never, null as never, () => undefined, options);
+      for (let r = 1; r <= 10; r++) {
+        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+      }
+      const group = names.webhookGroup('s1');
+      await other.xgroup('CREATE', names.feed, group, '0');
+      await other.set(names.webhookLease('s1'), 'owner');
+      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
+      let lost = false;
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100 }), () => (lost = true));
+      const delivered: number[] = [];
+      const deliverNext = async () => {
+        const next = await queue.head();
+        if (next === null) throw new Error('nothing to deliver');
+        delivered.push(next.event.revision);
+        await queue.delivered(next);
+      };
+      for (let i = 0; i < 4; i++) await deliverNext(); // the first read took 1-4
+
+      // A read of this consumer whose reply never arrived: Redis moved 5-7 into its pending list.
+      await other.xreadgroup('GROUP', group, 'owner', 'COUNT', 3, 'STREAMS', names.feed, '>');
+      redis.pause();
+      try {
+        await expect(queue.head()).rejects.toThrow();
+      } finally {
+        redis.resume();
+      }
+      for (let i = 0; i < 6; i++) await deliverNext();
+      expect(delivered).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+
+      // The group moved past 11-13 for a consumer this lane never heard of (a read replicated by a primary that then
+      // died with its reply): the stream still has them, so they are read again, not called trimmed.
+      for (let r = 11; r <= 20; r++) {
+        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+      }
+      await other.xreadgroup('GROUP', group, 'elsewhere', 'COUNT', 3, 'STREAMS', names.feed, '>');
+      for (let i = 0; i < 10; i++) await deliverNext();
+      expect(delivered.slice(10)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
+      expect(await other.hget(names.webhookState('s1'), 'dead')).toBeNull();
+      expect(lost).toBe(false);
+    } finally {
+      client.disconnect();
+      other.disconnect();
+    }
   });
 
   it('keeps subscriptions and their state when every replica restarts', async () => {

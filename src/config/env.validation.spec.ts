@@ -1,4 +1,4 @@
-import { ConfigValidationError, validateEnvironment } from './env.validation';
+import { ConfigValidationError, redisModeOf, validateEnvironment } from './env.validation';
 
 describe('validateEnvironment', () => {
   it('applies the documented defaults and derives the body limit from the key and value limits', () => {
@@ -7,6 +7,16 @@ describe('validateEnvironment', () => {
       HOST: '0.0.0.0',
       STORE_DRIVER: 'memory',
       REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_SENTINELS: '',
+      REDIS_SENTINEL_MASTER: '',
+      REDIS_SENTINEL_PASSWORD: '',
+      REDIS_CLUSTER_NODES: '',
+      REDIS_USERNAME: '',
+      REDIS_PASSWORD: '',
+      REDIS_DB: 0,
+      REDIS_TLS: false,
+      REDIS_MIN_REPLICA_ACKS: 0,
+      REDIS_REPLICA_ACK_TIMEOUT_MS: 1000,
       REDIS_KEY_PREFIX: 'kv:',
       REDIS_CONNECT_TIMEOUT_MS: 5000,
       REDIS_COMMAND_TIMEOUT_MS: 2000,
@@ -80,6 +90,40 @@ describe('validateEnvironment', () => {
     );
     expect(validateEnvironment({ STORE_DRIVER: 'memory', SNAPSHOT_FILE: '/data/kv.snapshot' }).SNAPSHOT_FILE).toBe('/data/kv.snapshot');
     expect(validateEnvironment({ STORE_DRIVER: 'redis' }).SNAPSHOT_FILE).toBe('');
+  });
+
+  describe('Redis modes', () => {
+    it('reads Sentinel and Cluster settings, and booleans only as true or false', () => {
+      const sentinel = validateEnvironment({ REDIS_SENTINELS: 'a:26379,[::1]:26380', REDIS_SENTINEL_MASTER: 'kv', REDIS_TLS: 'true' });
+      expect(redisModeOf(sentinel)).toBe('sentinel');
+      expect(sentinel.REDIS_TLS).toBe(true);
+      expect(redisModeOf(validateEnvironment({ REDIS_CLUSTER_NODES: '10.0.0.1:7000' }))).toBe('cluster');
+      expect(redisModeOf(validateEnvironment({}))).toBe('standalone');
+      expect(() => validateEnvironment({ REDIS_TLS: 'yes' })).toThrow('REDIS_TLS must be true or false');
+    });
+
+    it.each([
+      [{ REDIS_URL: 'redis://a:6379', REDIS_CLUSTER_NODES: 'b:7000' }, 'REDIS_URL and REDIS_CLUSTER_NODES name different Redis modes: give exactly one'],
+      [{ REDIS_SENTINELS: 'a:26379', REDIS_CLUSTER_NODES: 'b:7000', REDIS_SENTINEL_MASTER: 'kv' }, 'REDIS_SENTINELS and REDIS_CLUSTER_NODES name different Redis modes'],
+      [{ REDIS_SENTINELS: 'a:26379' }, 'REDIS_SENTINELS needs REDIS_SENTINEL_MASTER'],
+      [{ REDIS_SENTINEL_MASTER: 'kv' }, 'REDIS_SENTINEL_MASTER is for Sentinel mode'],
+      [{ REDIS_SENTINELS: 'a' , REDIS_SENTINEL_MASTER: 'kv' }, 'REDIS_SENTINELS must be comma-separated host:port entries'],
+      [{ REDIS_CLUSTER_NODES: 'b:7000', REDIS_DB: '3' }, 'REDIS_DB must be 0 with REDIS_CLUSTER_NODES'],
+      [{ REDIS_URL: 'redis://:pa/ss@host:6379' }, 'must be percent-encoded; or give the password as REDIS_PASSWORD'],
+      [{ REDIS_URL: 'redis://:pa#ss@host:6379' }, 'must be percent-encoded; or give the password as REDIS_PASSWORD'],
+      [{ REDIS_URL: 'redis://:p%zz@host' }, 'REDIS_URL is not a valid URL'],
+      [{ REDIS_URL: 'redis://:secret@host:6379', REDIS_PASSWORD: 'other' }, 'a password in REDIS_URL and REDIS_PASSWORD'],
+      [{ REDIS_MIN_REPLICA_ACKS: '-1' }, 'REDIS_MIN_REPLICA_ACKS must be an integer from 0 to 16'],
+    ])('refuses %j in one line, saying what to do', (raw, message) => {
+      expect(() => validateEnvironment(raw)).toThrow(ConfigValidationError);
+      expect(() => validateEnvironment(raw)).toThrow(message);
+      expect(() => validateEnvironment(raw)).toThrow(/^[^\n]+$/);
+    });
+
+    it('takes a password with / # @ as REDIS_PASSWORD, with no encoding', () => {
+      expect(validateEnvironment({ REDIS_URL: 'redis://host:6379', REDIS_PASSWORD: 'pa/ss#w@rd' }).REDIS_PASSWORD).toBe('pa/ss#w@rd');
+      expect(validateEnvironment({ REDIS_URL: 'redis://:pa%2Fss%23@host:6379/2' }).REDIS_URL).toBe('redis://:pa%2Fss%23@host:6379/2');
+    });
   });
 
   it('reports every invalid variable in one line', () => {

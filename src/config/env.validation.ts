@@ -1,6 +1,6 @@
 import { plainToInstance } from 'class-transformer';
-import { IsIn, IsString, Matches, MinLength, validateSync, type ValidationError } from 'class-validator';
-import { IntSetting } from '../common/validation/transforms';
+import { IsIn, IsString, Matches, MinLength, ValidateIf, validateSync, type ValidationError } from 'class-validator';
+import { BoolSetting, IntSetting } from '../common/validation/transforms';
 
 export const STORE_DRIVERS = ['memory', 'redis'] as const;
 export type StoreDriver = (typeof STORE_DRIVERS)[number];
@@ -13,6 +13,9 @@ export type SnapshotOnCorrupt = (typeof SNAPSHOT_ON_CORRUPT)[number];
 
 
 const MIB = 1024 * 1024;
+
+/** `host:port`, comma-separated; a host may be an IPv6 literal in brackets. */
+const HOST_PORT_LIST = /^((\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+):\d{1,5})(,(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+):\d{1,5})*$/;
 
 /**
  * Every setting the service reads, with its default, grouped by area. The README's configuration table lists
@@ -138,9 +141,62 @@ export class EnvironmentVariables {
 
   // ── Redis (redis driver) ──
 
-  /** Redis connection for STORE_DRIVER=redis: redis:// or rediss:// (TLS), with user and password if needed. */
+  /**
+   * Standalone Redis for STORE_DRIVER=redis: `redis://host:port` or `rediss://` (TLS). Credentials are better given as
+   * REDIS_USERNAME and REDIS_PASSWORD, which need no URL-encoding. One mode at a time: this, REDIS_SENTINELS or
+   * REDIS_CLUSTER_NODES.
+   */
   @Matches(/^rediss?:\/\/./, { message: 'REDIS_URL must be a redis:// or rediss:// URL' })
   REDIS_URL: string = 'redis://127.0.0.1:6379';
+
+  /** Sentinel mode: the sentinels, comma-separated `host:port`; they name the current primary of REDIS_SENTINEL_MASTER. */
+  @ValidateIf((env: EnvironmentVariables) => env.REDIS_SENTINELS !== '')
+  @Matches(HOST_PORT_LIST, { message: 'REDIS_SENTINELS must be comma-separated host:port entries' })
+  REDIS_SENTINELS: string = '';
+
+  /** Sentinel mode: the name of the master group the sentinels monitor. */
+  @IsString()
+  REDIS_SENTINEL_MASTER: string = '';
+
+  /** Sentinel mode: the sentinels' own password, if they require one (the data nodes' is REDIS_PASSWORD). */
+  @IsString()
+  REDIS_SENTINEL_PASSWORD: string = '';
+
+  /**
+   * Cluster mode: seed nodes, comma-separated `host:port`. All of kv-store's keys share one hash tag, so they live in
+   * one slot: the cluster gives failover, not sharding.
+   */
+  @ValidateIf((env: EnvironmentVariables) => env.REDIS_CLUSTER_NODES !== '')
+  @Matches(HOST_PORT_LIST, { message: 'REDIS_CLUSTER_NODES must be comma-separated host:port entries' })
+  REDIS_CLUSTER_NODES: string = '';
+
+  /** ACL user of the data nodes (every mode); empty: the default user. */
+  @IsString()
+  REDIS_USERNAME: string = '';
+
+  /** Password of the data nodes (every mode), as it is: no URL-encoding. */
+  @IsString()
+  REDIS_PASSWORD: string = '';
+
+  /** Database number (standalone and Sentinel; a cluster has only database 0). */
+  @IntSetting(0, 15)
+  REDIS_DB: number = 0;
+
+  /** TLS to the data nodes and sentinels (`rediss://` implies it for REDIS_URL). */
+  @BoolSetting()
+  REDIS_TLS: boolean = false;
+
+  /**
+   * Replicas that must have a write before it is answered as a success (WAIT after each write, on a connection of its
+   * own). 0: asynchronous replication, as Redis does by default. Fewer acknowledgements than asked within
+   * REDIS_REPLICA_ACK_TIMEOUT_MS: the answer is 504, "may have been applied".
+   */
+  @IntSetting(0, 16)
+  REDIS_MIN_REPLICA_ACKS: number = 0;
+
+  /** How long a write waits for REDIS_MIN_REPLICA_ACKS replicas. */
+  @IntSetting(10, 60_000)
+  REDIS_REPLICA_ACK_TIMEOUT_MS: number = 1000;
 
   /**
    * Names this deployment's keys in Redis, so several deployments can share one Redis: every key starts with the
@@ -266,6 +322,48 @@ export class EnvironmentVariables {
 /** Room for `{"key":..., "value":...}`, escapes and whitespace around the largest key and value. */
 const BODY_ENVELOPE_BYTES = 64 * 1024;
 
+/** The Redis connection mode the settings name: exactly one of standalone (REDIS_URL), Sentinel and Cluster. */
+export type RedisMode = 'standalone' | 'sentinel' | 'cluster';
+
+export function redisModeOf(env: Pick<EnvironmentVariables, 'REDIS_SENTINELS' | 'REDIS_CLUSTER_NODES'>): RedisMode {
+  if (env.REDIS_SENTINELS !== '') return 'sentinel';
+  if (env.REDIS_CLUSTER_NODES !== '') return 'cluster';
+  return 'standalone';
+}
+
+/** Throws, in one line, when the Redis settings name more than one mode or are not enough for theirs. */
+function redisModeProblem(env: EnvironmentVariables, given: Record<string, unknown>): void {
+  const fail = (problem: string): never => {
+    throw new ConfigValidationError(`Invalid configuration: ${problem}`);
+  };
+  const modes = [['REDIS_URL', 'REDIS_URL' in given], ['REDIS_SENTINELS', env.REDIS_SENTINELS !== ''], ['REDIS_CLUSTER_NODES', env.REDIS_CLUSTER_NODES !== '']]
+    .filter(([, set]) => set)
+    .map(([name]) => name);
+  if (modes.length > 1) fail(`${modes.join(' and ')} name different Redis modes: give exactly one (standalone REDIS_URL, Sentinel REDIS_SENTINELS, or Cluster REDIS_CLUSTER_NODES)`);
+  const mode = redisModeOf(env);
+  if (mode === 'sentinel' && env.REDIS_SENTINEL_MASTER === '') fail('REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the name of the master group the sentinels monitor');
+  if (mode !== 'sentinel' && env.REDIS_SENTINEL_MASTER !== '') fail('REDIS_SENTINEL_MASTER is for Sentinel mode: give REDIS_SENTINELS too');
+  if (mode === 'cluster' && env.REDIS_DB !== 0) fail('REDIS_DB must be 0 with REDIS_CLUSTER_NODES: a Redis Cluster has only database 0');
+  if (mode === 'standalone') {
+    let url: URL;
+    try {
+      url = new URL(env.REDIS_URL);
+    } catch {
+      return fail('REDIS_URL is not a valid URL (characters such as / # ? @ in a password must be percent-encoded; or give the password as REDIS_PASSWORD)');
+    }
+    if (url.hostname === '' || (url.pathname !== '' && !/^\/\d{0,2}$/.test(url.pathname)) || url.hash !== '' || url.search !== '') {
+      fail('REDIS_URL must be redis://[user:password@]host[:port][/db]: it looks cut short (characters such as / # ? @ in a password must be percent-encoded; or give the password as REDIS_PASSWORD)');
+    }
+    if (url.password !== '' && env.REDIS_PASSWORD !== '') fail('a password in REDIS_URL and REDIS_PASSWORD: give it once (REDIS_PASSWORD needs no encoding)');
+    try {
+      decodeURIComponent(url.password);
+      decodeURIComponent(url.username);
+    } catch {
+      fail('REDIS_URL is not a valid URL: a % in the password must start an escape such as %25 (or give the password as REDIS_PASSWORD)');
+    }
+  }
+}
+
 /** Thrown when the environment does not validate; its message is one line fit for a terminal. */
 export class ConfigValidationError extends Error {
   override readonly name = 'ConfigValidationError';
@@ -299,6 +397,7 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
       `Invalid configuration: SNAPSHOT_FILE is for the memory driver; with STORE_DRIVER=${env.STORE_DRIVER} the data lives in Redis, which keeps it itself (unset SNAPSHOT_FILE)`,
     );
   }
+  redisModeProblem(env, input);
   if (env.KV_MAX_BODY_BYTES < env.KV_MAX_VALUE_BYTES) {
     throw new ConfigValidationError(
       `Invalid configuration: KV_MAX_BODY_BYTES (${env.KV_MAX_BODY_BYTES}) must be at least KV_MAX_VALUE_BYTES (${env.KV_MAX_VALUE_BYTES}), or a value of the maximum size could never be written`,

@@ -3,6 +3,7 @@ import { RedisChangeFeed } from '../../src/store/redis/redis-change.feed';
 import { RedisKeyspaceView } from '../../src/store/redis/redis-keyspace.view';
 import { RedisKeyspace } from '../../src/store/redis/redis.keyspace';
 import { RedisStore } from '../../src/store/redis/redis.store';
+import { RedisWriter } from '../../src/store/redis/redis.writer';
 import { uniquePrefix } from './redis-server';
 
 export interface RedisStoreOptionsForTest {
@@ -26,7 +27,7 @@ export async function redisSubject(url: string, { history = 100, historyBytes = 
   const clients = [new Redis(url), new Redis(url), new Redis(url)];
   await Promise.all(clients.map((c) => c.ping()));
   const view = new RedisKeyspaceView();
-  const store = new RedisStore(clients[0], names, view, { history, historyBytes, sweepIntervalMs: 3_600_000 });
+  const store = new RedisStore(clients[0], new RedisWriter(clients[0], null, names.barrier), names, view, { history, historyBytes, sweepIntervalMs: 3_600_000 });
   await store.settleKeyspace();
   const feed = new RedisChangeFeed(clients[1], clients[2], names, view, () => store.settleKeyspace());
   if (follow) feed.start();

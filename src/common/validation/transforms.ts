@@ -47,3 +47,17 @@ export function IsIntInRange(min: number, max: number, options?: ValidationOptio
 export function IntSetting(min: number, max: number): PropertyDecorator {
   return applyDecorators(Transform(toInt), IsIntInRange(min, max));
 }
+
+/** A boolean environment setting: `true` or `false`, and nothing else (a typo is not read as either). */
+export function BoolSetting(): PropertyDecorator {
+  return applyDecorators(
+    Transform(({ value }: { value: unknown }) => (value === 'true' || value === true ? true : value === 'false' || value === false ? false : value)),
+    ValidateBy({
+      name: 'isBooleanSetting',
+      validator: {
+        validate: (value: unknown) => typeof value === 'boolean',
+        defaultMessage: (args) => `${args?.property ?? 'value'} must be true or false`,
+      },
+    }),
+  );
+}

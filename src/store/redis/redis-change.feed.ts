@@ -1,3 +1,4 @@
+import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { ChangeFeed, type ChangeEvent, type ChangeType, FeedWatch, type Watch, type WatchSink } from '../change-feed';
 import type { KeyspacePosition, Position } from '../keyspace';
@@ -70,6 +71,9 @@ export class RedisChangeFeed extends ChangeFeed {
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly stopObserving: () => void;
+  /** Whether events are being held because replicas do not acknowledge them (logged once per episode). */
+  private holding = false;
+  private readonly logger = new Logger('ChangeFeed');
 
   constructor(
     private readonly reader: Redis,
@@ -78,6 +82,11 @@ export class RedisChangeFeed extends ChangeFeed {
     private readonly view: RedisKeyspaceView,
     /** Runs the keyspace script (RedisStore.settleKeyspace): begins a new keyspace when Redis lost data. */
     private readonly settle: () => Promise<number>,
+    /**
+     * With REDIS_MIN_REPLICA_ACKS > 0 (RedisWriter.barrier): resolves once what Redis holds so far is on enough
+     * replicas. Events are announced only then, so no watcher (or webhook) sees one that a failover may take back.
+     */
+    private readonly replicated: (() => Promise<void>) | null = null,
   ) {
     super();
     this.stopObserving = view.onChange((observed) => this.keyspaceChanged(observed));
@@ -178,7 +187,8 @@ export class RedisChangeFeed extends ChangeFeed {
         let bytes = 0;
         for (const entry of entries) {
           const event = toEvent(entry);
-          if (event.keyspace !== keyspace) break;
+          // Not past what the reader announced: with REDIS_MIN_REPLICA_ACKS, later entries may not be replicated yet.
+          if (event.keyspace !== keyspace || (this.replicated !== null && event.revision > this.latest)) break;
           slice.push(event);
           bytes += Number(fieldOf(entry[1], 's') ?? 0);
           // Whole batches only, and a slice of a size the sink can take.
@@ -217,6 +227,7 @@ export class RedisChangeFeed extends ChangeFeed {
       this.view.observe(id, Number(base), '');
     }
     if (first) {
+      await this.whenReplicated();
       this.latest = Math.max(this.latest, end);
       if (this.latest > 0) this.lastId = `${this.latest}-0`;
       this.view.see(this.latest);
@@ -243,6 +254,7 @@ export class RedisChangeFeed extends ChangeFeed {
           }
           continue;
         }
+        await this.whenReplicated();
         const read = reply[0][1].reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);
         if (read > READ_BYTES) count = Math.max(1, Math.floor(count / 2));
         else if (reply[0][1].length === count && read * 2 < READ_BYTES) count = Math.min(1000, count * 2);
@@ -270,6 +282,27 @@ export class RedisChangeFeed extends ChangeFeed {
         positioned = false;
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
+    }
+  }
+
+  /**
+   * Waits until what the reader read is on REDIS_MIN_REPLICA_ACKS replicas; throws (the reader reads the same
+   * entries again after a pause) when they do not have it in time.
+   */
+  private async whenReplicated(): Promise<void> {
+    if (this.replicated === null) return;
+    try {
+      await this.replicated();
+    } catch (error) {
+      if (!this.holding) {
+        this.holding = true;
+        this.logger.warn(`change events are held until REDIS_MIN_REPLICA_ACKS replicas have them: ${error instanceof Error ? error.message : String(error)}`);
+      }
+      throw error;
+    }
+    if (this.holding) {
+      this.holding = false;
+      this.logger.log('replicas acknowledge again: held change events are announced');
     }
   }
 

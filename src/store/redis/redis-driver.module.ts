@@ -17,6 +17,7 @@ import { RedisWebhookQueues } from './redis-webhook.queues';
 import { RedisConnections } from './redis.connection';
 import { RedisKeyspace } from './redis.keyspace';
 import { RedisStore } from './redis.store';
+import { RedisWriter } from './redis.writer';
 
 /**
  * The Redis driver: one shared, durable keyspace for every replica. The store, its change feed (a Redis Stream
@@ -35,10 +36,26 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
         RedisKeyspaceView,
         KeyspaceChanges,
         {
+          provide: RedisWriter,
+          inject: [RedisConnections, RedisKeyspace, AppConfig],
+          useFactory: (redis: RedisConnections, names: RedisKeyspace, config: AppConfig) =>
+            new RedisWriter(
+              redis.client,
+              redis.writer === null
+                ? null
+                : {
+                    connection: redis.writer,
+                    acks: config.getOrThrow('REDIS_MIN_REPLICA_ACKS', { infer: true }),
+                    timeoutMs: config.getOrThrow('REDIS_REPLICA_ACK_TIMEOUT_MS', { infer: true }),
+                  },
+              names.barrier,
+            ),
+        },
+        {
           provide: RedisStore,
-          inject: [RedisConnections, RedisKeyspace, RedisKeyspaceView, AppConfig],
-          useFactory: (redis: RedisConnections, names: RedisKeyspace, view: RedisKeyspaceView, config: AppConfig) => {
-            const store = new RedisStore(redis.client, names, view, {
+          inject: [RedisConnections, RedisWriter, RedisKeyspace, RedisKeyspaceView, AppConfig],
+          useFactory: (redis: RedisConnections, writer: RedisWriter, names: RedisKeyspace, view: RedisKeyspaceView, config: AppConfig) => {
+            const store = new RedisStore(redis.client, writer, names, view, {
               history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
               historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
               sweepIntervalMs: config.getOrThrow('KV_EXPIRY_SWEEP_INTERVAL_MS', { infer: true }),
@@ -50,15 +67,22 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
         instrumentedStoreProvider(RedisStore),
         {
           provide: RedisChangeFeed,
-          inject: [RedisConnections, RedisKeyspace, RedisKeyspaceView, RedisStore],
-          useFactory: (redis: RedisConnections, names: RedisKeyspace, view: RedisKeyspaceView, store: RedisStore) =>
-            new RedisChangeFeed(redis.reader, redis.replayer, names, view, () => store.settleKeyspace()),
+          inject: [RedisConnections, RedisWriter, RedisKeyspace, RedisKeyspaceView, RedisStore],
+          useFactory: (redis: RedisConnections, writer: RedisWriter, names: RedisKeyspace, view: RedisKeyspaceView, store: RedisStore) =>
+            new RedisChangeFeed(
+              redis.reader,
+              redis.replayer,
+              names,
+              view,
+              () => store.settleKeyspace(),
+              writer.waitsForReplicas ? () => writer.barrier() : null,
+            ),
         },
         { provide: ChangeFeed, useExisting: RedisChangeFeed },
         {
           provide: RedisSubscriptionRepository,
-          inject: [RedisConnections, RedisKeyspace],
-          useFactory: (redis: RedisConnections, keyspace: RedisKeyspace) => new RedisSubscriptionRepository(redis.client, keyspace),
+          inject: [RedisConnections, RedisWriter, RedisKeyspace],
+          useFactory: (redis: RedisConnections, writer: RedisWriter, keyspace: RedisKeyspace) => new RedisSubscriptionRepository(redis.client, writer, keyspace),
         },
         { provide: SubscriptionRepository, useExisting: RedisSubscriptionRepository },
         {

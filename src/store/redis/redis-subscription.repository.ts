@@ -2,12 +2,8 @@ import type { Redis } from 'ioredis';
 import { type NewSubscription, type Subscription, SubscriptionRepository } from '../../subscription/subscription.repository';
 import { guardRedis } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
+import type { RedisWriter } from './redis.writer';
 import { CREATE_SUBSCRIPTION, DELETE_SUBSCRIPTION } from './redis-webhook.scripts';
-
-interface SubscriptionCommands {
-  kvSubscriptionCreate(...keysThenArgs: (string | number)[]): Promise<number>;
-  kvSubscriptionDelete(...keysThenArgs: (string | number)[]): Promise<number>;
-}
 
 /**
  * Subscriptions of the Redis driver: stored beside the keyspace, so every replica sees the same ones and they
@@ -15,22 +11,21 @@ interface SubscriptionCommands {
  * one script: no event falls between the subscription and its group.
  */
 export class RedisSubscriptionRepository extends SubscriptionRepository {
-  private readonly redis: Redis & SubscriptionCommands;
-
   constructor(
-    client: Redis,
+    private readonly redis: Redis,
+    /** Creations and deletions are writes: replicated as REDIS_MIN_REPLICA_ACKS asks. */
+    private readonly writer: RedisWriter,
     private readonly keyspace: RedisKeyspace,
   ) {
     super();
-    this.redis = client as Redis & SubscriptionCommands;
-    this.redis.defineCommand('kvSubscriptionCreate', { numberOfKeys: 4, lua: CREATE_SUBSCRIPTION });
-    this.redis.defineCommand('kvSubscriptionDelete', { numberOfKeys: 6, lua: DELETE_SUBSCRIPTION });
+    writer.define('kvSubscriptionCreate', CREATE_SUBSCRIPTION, 4);
+    writer.define('kvSubscriptionDelete', DELETE_SUBSCRIPTION, 6);
   }
 
-  create(input: NewSubscription, max: number): Promise<Subscription | null> {
+  async create(input: NewSubscription, max: number): Promise<Subscription | null> {
     const k = this.keyspace;
-    return guardRedis(async () => {
-      const start = await this.redis.kvSubscriptionCreate(
+    const start = Number(
+      await this.writer.run('kvSubscriptionCreate', [
         k.subscriptions,
         k.subscription(input.id),
         k.revision,
@@ -39,9 +34,9 @@ export class RedisSubscriptionRepository extends SubscriptionRepository {
         JSON.stringify(input),
         max,
         k.webhookGroup(input.id),
-      );
-      return start < 0 ? null : { ...input, startRevision: start };
-    });
+      ]),
+    );
+    return start < 0 ? null : { ...input, startRevision: start };
   }
 
   /** Ids of every subscription, in no particular order (the dispatcher's work list). */
@@ -62,11 +57,11 @@ export class RedisSubscriptionRepository extends SubscriptionRepository {
     return guardRedis(() => this.read(id));
   }
 
-  delete(id: string): Promise<boolean> {
+  async delete(id: string): Promise<boolean> {
     const k = this.keyspace;
-    return guardRedis(
-      async () =>
-        (await this.redis.kvSubscriptionDelete(
+    return (
+      Number(
+        await this.writer.run('kvSubscriptionDelete', [
           k.subscriptions,
           k.subscription(id),
           k.webhookLease(id),
@@ -75,7 +70,8 @@ export class RedisSubscriptionRepository extends SubscriptionRepository {
           k.feed,
           id,
           k.webhookGroup(id),
-        )) === 1,
+        ]),
+      ) === 1
     );
   }
 

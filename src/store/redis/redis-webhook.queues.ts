@@ -16,6 +16,7 @@ import {
 } from '../../subscription/webhook-queues';
 import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
 import type { ChangeFeed, Watch } from '../change-feed';
+import type { KeyspacePosition } from '../keyspace';
 import { fieldOf, revisionOf, toEvent } from './redis-change.feed';
 import type { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
@@ -66,7 +67,7 @@ function fieldsOf(flat: unknown[]): Record<string, unknown> {
  * own pending entries, then reads new ones (XREADGROUP >). An event is acknowledged once delivered or
  * dead-lettered, so a replica that dies mid-way leaves it pending for the next holder: at-least-once.
  */
-class RedisDeliveryQueue implements DeliveryQueue {
+export class RedisDeliveryQueue implements DeliveryQueue {
   private readonly buffer: GroupEntry[] = [];
   private started = false;
   /** Cursor through this consumer's pending entries; null once they are done and new entries are read. */
@@ -89,6 +90,8 @@ class RedisDeliveryQueue implements DeliveryQueue {
     private readonly owner: string,
     private readonly options: RedisQueuesOptions,
     private readonly count: DeliveryCounter,
+    /** How far this replica's change feed has announced events (ChangeFeed.position). */
+    private readonly announced: () => KeyspacePosition,
     private readonly lost: () => void,
   ) {
     this.feed = keyspace.feed;
@@ -99,6 +102,9 @@ class RedisDeliveryQueue implements DeliveryQueue {
     try {
       return await this.next();
     } catch (e) {
+      // A read whose reply was lost (Redis restarted, the connection dropped) may still have moved entries into this
+      // consumer's pending list: read that list again before new entries, or they would look trimmed (a gap).
+      this.pendingCursor = '0-0';
       // The subscription was deleted (its group destroyed) on some replica: nothing left to deliver.
       if (e instanceof Error && e.message.startsWith('NOGROUP')) {
         this.lost();
@@ -123,9 +129,14 @@ class RedisDeliveryQueue implements DeliveryQueue {
         await this.gap(id, revisionOf(id), revisionOf(id));
         continue;
       }
+      const event = toEvent([id, fields]);
+      // Not before the change feed announced it (it wakes the lanes when it does): with REDIS_MIN_REPLICA_ACKS,
+      // that is once replicas have it, so no webhook is sent an event a failover may take back.
+      const announced = this.announced();
+      if (event.keyspace === announced.keyspace && event.revision > announced.revision) return null;
       this.current = id;
       const attempts = id === this.retried.entry ? this.retried.attempts : 0;
-      return toDelivery(this.subscription, toEvent([id, fields]), attempts);
+      return toDelivery(this.subscription, event, attempts);
     }
   }
 
@@ -188,7 +199,10 @@ class RedisDeliveryQueue implements DeliveryQueue {
     if (this.pendingCursor !== null) {
       const entries = ((await this.read(this.pendingCursor)) as GroupReply)?.[0]?.[1] ?? [];
       if (entries.length > 0) {
-        this.pendingCursor = entries[entries.length - 1][0];
+        const [lastId, lastFields] = entries[entries.length - 1];
+        this.pendingCursor = lastId;
+        // Pending entries were read once already: they count as read when new ones are checked for a gap.
+        if (lastFields !== null && fieldOf(lastFields, 'ks') === this.lastKeyspace) this.lastRead = Math.max(this.lastRead, revisionOf(lastId));
         this.buffer.push(...entries);
         return true;
       }
@@ -200,6 +214,16 @@ class RedisDeliveryQueue implements DeliveryQueue {
     const keyspace = entries[0][1] === null ? null : (fieldOf(entries[0][1], 'ks') ?? null);
     // A new keyspace continues above the old one's revisions: that jump is not a gap.
     if (first > this.lastRead + 1 && (this.lastKeyspace === null || keyspace === this.lastKeyspace)) {
+      const [kept] = (await this.redis.xrange(this.feed, `${this.lastRead + 1}-0`, `${first - 1}-0`, 'COUNT', 1)) as [string, string[]][];
+      if (kept) {
+        // The stream still has entries this lane never got: a read whose reply was lost (a failover, a restart)
+        // moved the group past them. Whatever before them was trimmed is a gap; the group goes back to read the rest.
+        const resume = revisionOf(kept[0]) - 1;
+        if (resume > this.lastRead) await this.gap('', this.lastRead + 1, resume);
+        await this.redis.xgroup('SETID', this.feed, this.group, `${resume}-0`);
+        this.lastRead = resume;
+        return this.fill();
+      }
       // The feed was trimmed past events this group had not read yet (it fell WATCH_HISTORY events behind).
       await this.gap('', this.lastRead + 1, first - 1);
     }
@@ -427,7 +451,7 @@ export class RedisWebhookQueues extends WebhookQueues {
 
   /** A queue for a subscription whose lease this replica just took. */
   private queue(subscription: Subscription): RedisDeliveryQueue {
-    const queue: RedisDeliveryQueue = new RedisDeliveryQueue(this.redis, this.keyspace, subscription, this.owner, this.options, this.count, () => {
+    const queue: RedisDeliveryQueue = new RedisDeliveryQueue(this.redis, this.keyspace, subscription, this.owner, this.options, this.count, () => this.feed.position, () => {
       // Another replica holds the lease now (this one stalled past it), or the subscription is gone: leave it.
       if (this.held.get(subscription.id) === queue) this.drop(subscription.id);
     });

@@ -18,6 +18,7 @@
  *                                  group `wh:<id>` on it
  *   T feedbytes           string   bytes ever added to the feed (each entry records the running total, so the
  *                                  bytes between two entries are known without reading the ones between)
+ *   T barrier             string   a counter the feed's reader increments to WAIT for replicas (REDIS_MIN_REPLICA_ACKS)
  *   T subs                set      webhook subscription ids
  *   T sub:<id>            hash     json (the subscription without its start), start (revision it starts after)
  *   T wh:<id>:lease       string   the replica delivering this subscription (its consumer name), with a TTL
@@ -35,6 +36,7 @@ export class RedisKeyspace {
   readonly feedBytes: string;
   readonly keyspace: string;
   readonly subscriptions: string;
+  readonly barrier: string;
 
   /** `prefix`: REDIS_KEY_PREFIX (braces are refused by its validation: they would end the hash tag early). */
   constructor(prefix: string) {
@@ -47,6 +49,7 @@ export class RedisKeyspace {
     this.feedBytes = `${this.tag}feedbytes`;
     this.keyspace = `${this.tag}keyspace`;
     this.subscriptions = `${this.tag}subs`;
+    this.barrier = `${this.tag}barrier`;
   }
 
   /** Names kv-store 0.1 used before keys carried a hash tag (only to warn that such data is not read). */

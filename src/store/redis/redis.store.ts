@@ -20,9 +20,10 @@ import {
   type WriteResult,
 } from '../kv.store';
 import type { RedisKeyspaceView } from './redis-keyspace.view';
-import { guardRedis, guardRedisWrite } from './redis.connection';
+import { guardRedis } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
 import { DELETE_SCRIPT, KEYSPACE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redis.scripts';
+import type { RedisWriter } from './redis.writer';
 
 export interface RedisStoreOptions {
   /** WATCH_HISTORY: the change stream is trimmed to this many entries. */
@@ -42,13 +43,8 @@ const TOP = Buffer.from([0xff]);
 
 type Reply = (string | number)[];
 
-/** Scripts called with the number of KEYS first, then KEYS, then ARGV (see redis.scripts.ts). */
-interface ScriptCommands {
-  kvSet(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
-  kvDelete(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
-  kvSweep(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
-  kvKeyspace(numberOfKeys: number, ...keysThenArgs: (string | number)[]): Promise<Reply>;
-}
+/** The store's scripts, called with the number of KEYS first, then KEYS, then ARGV (see redis.scripts.ts). */
+type Script = 'kvSet' | 'kvDelete' | 'kvSweep' | 'kvKeyspace';
 
 /**
  * The Redis driver: one shared, durable keyspace for every replica, with the same contract as the memory
@@ -58,23 +54,29 @@ interface ScriptCommands {
  */
 export class RedisStore extends KeyValueStore {
   readonly driver = 'redis';
-  private readonly redis: Redis & ScriptCommands;
   private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping = false;
 
   constructor(
-    redis: Redis,
+    /** Reads (auto-pipelined). */
+    private readonly redis: Redis,
+    /** Writes, replicated as REDIS_MIN_REPLICA_ACKS asks. */
+    private readonly writer: RedisWriter,
     private readonly names: RedisKeyspace,
     private readonly view: RedisKeyspaceView,
     private readonly options: RedisStoreOptions,
   ) {
     super();
     // Without numberOfKeys, each call passes its own: a batch names one record per entry.
-    redis.defineCommand('kvSet', { lua: SET_SCRIPT });
-    redis.defineCommand('kvDelete', { lua: DELETE_SCRIPT });
-    redis.defineCommand('kvSweep', { lua: SWEEP_SCRIPT });
-    redis.defineCommand('kvKeyspace', { lua: KEYSPACE_SCRIPT });
-    this.redis = redis as Redis & ScriptCommands;
+    writer.define('kvSet', SET_SCRIPT);
+    writer.define('kvDelete', DELETE_SCRIPT);
+    writer.define('kvSweep', SWEEP_SCRIPT);
+    writer.define('kvKeyspace', KEYSPACE_SCRIPT);
+  }
+
+  /** Runs a store script with `keys` and `args`; its reply, once the writer says it counts as written. */
+  private async script(name: Script, keys: readonly string[], args: (string | number)[]): Promise<Reply> {
+    return (await this.writer.run(name, [keys.length, ...keys, ...args])) as Reply;
   }
 
   get keyspace(): Keyspace {
@@ -105,7 +107,7 @@ export class RedisStore extends KeyValueStore {
    */
   async settleKeyspace(): Promise<number> {
     const keys = this.names.storeKeys;
-    const [, revision] = this.settled(await guardRedisWrite(() => this.redis.kvKeyspace(keys.length, ...keys, ...this.commonArgs(Date.now()))));
+    const [, revision] = this.settled(await this.script('kvKeyspace', keys, this.commonArgs(Date.now())));
     return Number(revision);
   }
 
@@ -128,7 +130,7 @@ export class RedisStore extends KeyValueStore {
       if (due.length > 0) {
         const keys = this.scriptKeys(due);
         const args = due.flatMap((key) => [key, reverseCodePoints(key)]);
-        const [, removed] = this.settled(await guardRedisWrite(() => this.redis.kvSweep(keys.length, ...keys, ...this.commonArgs(now), ...args)));
+        const [, removed] = this.settled(await this.script('kvSweep', keys, [...this.commonArgs(now), ...args]));
         total += Number(removed);
       }
       if (due.length < SWEEP_SLICE) return total;
@@ -163,7 +165,7 @@ export class RedisStore extends KeyValueStore {
       sizes.push(size ?? Buffer.byteLength(json));
       args.push(key, reverseCodePoints(key), json);
     }
-    const reply = this.settled(await guardRedisWrite(() => this.redis.kvSet(keys.length, ...keys, ...args)));
+    const reply = this.settled(await this.script('kvSet', keys, args));
     failIfRefused(reply);
     const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
     const results = entries.map(({ key, value }, i) => ({
@@ -177,9 +179,7 @@ export class RedisStore extends KeyValueStore {
   async delete(key: string, precondition?: Precondition): Promise<KvRecord> {
     const [kind, revisions] = preconditionArgs(precondition);
     const keys = this.scriptKeys([key]);
-    const reply = this.settled(
-      await guardRedisWrite(() => this.redis.kvDelete(keys.length, ...keys, ...this.commonArgs(Date.now()), kind, revisions, key, reverseCodePoints(key))),
-    );
+    const reply = this.settled(await this.script('kvDelete', keys, [...this.commonArgs(Date.now()), kind, revisions, key, reverseCodePoints(key)]));
     failIfRefused(reply);
     const [, value, revision, createdAt, updatedAt, expiresAt, deletedAt] = reply;
     this.view.see(Number(deletedAt));
@@ -270,8 +270,12 @@ export class RedisStore extends KeyValueStore {
     return Number((await this.guard(() => this.redis.get(this.names.revision))) ?? 0);
   }
 
+  /**
+   * A keyed read, not PING: in Cluster mode it goes to the node that owns the keyspace's slot (a PING would ask any
+   * node), and in Sentinel mode to the primary this replica writes to.
+   */
   async ping(): Promise<void> {
-    await this.guard(() => this.redis.ping());
+    await this.guard(() => this.redis.exists(this.names.keyspace));
   }
 
   /**
