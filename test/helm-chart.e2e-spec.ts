@@ -243,7 +243,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     const docs = rendered.get('defaults')!;
     expect(docs.map((d) => d.kind).sort()).toEqual(['ConfigMap', 'Deployment', 'Pod', 'Service', 'ServiceAccount']);
     expect(deploymentOf(docs).spec!.replicas).toBe(1);
-    // 5 s delay + 10 s drain + the 5 s margin (the README's "20 s in all with the defaults").
+    // 5 s delay + 10 s drain + the 5 s margin (docs/deploy.md#upgrade-and-rollback: "20 s in all with the defaults").
     expect(deploymentOf(docs).spec!.template.spec!.terminationGracePeriodSeconds).toBe(20);
     expect(settingsOf(docs).STORE_DRIVER).toBe('memory');
     expect(containerOf(docs).env).toBeUndefined();
@@ -534,7 +534,7 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
     expect(floor('production').maxReplicas).toBeGreaterThan(floor('staging').maxReplicas);
   });
 
-  it("renders a PrometheusRule whose every alert has a summary, a description and a link into the README's runbook", async () => {
+  it("renders a PrometheusRule whose every alert has a summary, a description and a link into the runbook in docs/operations.md", async () => {
     const rule = one<Manifest>(rendered.get('monitoring + NetworkPolicy')!, 'PrometheusRule');
     expect(rule.metadata.labels).toMatchObject({ release: 'prometheus' });
     const { groups } = rule.spec as { groups: Array<{ name: string; rules: Array<Record<string, any>> }> };
@@ -555,14 +555,14 @@ describe.each(HELMS.map((helm) => [helm.label, helm] as const))('the Helm chart 
       expect(alert.annotations).toEqual({
         summary: expect.any(String),
         description: expect.any(String),
-        runbook_url: `https://git.example.com/platform/kv-store/-/blob/main/README.md#${alert.alert.toLowerCase()}`,
+        runbook_url: `https://git.example.com/platform/kv-store/-/blob/main/docs/operations.md#${alert.alert.toLowerCase()}`,
       });
     }
     // The release's own series only (the ServiceMonitor's job and namespace), except kube-state-metrics' pod readiness.
     for (const alert of alerts.filter((a) => a.alert !== 'KvStoreInstanceNotReady')) expect(alert.expr).toContain(SERIES);
     // The memory alert compares with the container's limit: 1536Mi by default, nothing to compare without one.
     expect(alerts.find((a) => a.alert === 'KvStoreMemoryNearLimit')!.expr).toContain('/ 1610612736 > 0.9');
-    const withRule = ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.runbookUrl=https://x.example/README.md'];
+    const withRule = ['--set', 'prometheusRule.enabled=true', '--set', 'prometheusRule.runbookUrl=https://x.example/docs/operations.md'];
     const [gibi, decimal, unlimited] = await Promise.all([
       template([...withRule, '--set', 'resources.limits.memory=1.5Gi']),
       template([...withRule, '--set', 'resources.limits.memory=2G', '--set-json', 'prometheusRule.thresholds.memoryLimitRatio=0.8']),

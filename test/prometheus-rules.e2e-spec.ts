@@ -4,21 +4,23 @@ import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { CHART, helmBinaries, runHelm } from './helpers/helm';
 import { parseManifests } from './helpers/helm-manifests';
+import { readDoc, sectionOf } from './helpers/markdown';
 import { promtool } from './helpers/prometheus';
 
 /*
  * The chart's alerts, checked by the real promtool (Debian's prometheus package): `promtool check rules` on
  * the rules the chart renders, and `promtool test rules` with test/fixtures/prometheus/kv-store-alerts.test.yaml,
  * where every alert fires when it should and stays silent when healthy. Negative controls show the unit tests
- * bite, and every alert's runbook link must land on a section of the README.
+ * bite, and every alert's runbook link must land on a section of the alert runbook in docs/operations.md.
  */
 
 jest.setTimeout(60_000);
 
-const RUNBOOK = 'https://git.example.com/platform/kv-store/-/blob/main/README.md';
+/** The document that holds the alert runbook, and its address as the chart's values give it. */
+const RUNBOOK_DOC = 'docs/operations.md';
+const RUNBOOK = `https://git.example.com/platform/kv-store/-/blob/main/${RUNBOOK_DOC}`;
 const UNIT_TESTS = join(__dirname, 'fixtures', 'prometheus', 'kv-store-alerts.test.yaml');
 const RULES_FILE = 'kv-store-rules.yaml';
-const README = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
 
 interface Rule {
   alert: string;
@@ -33,14 +35,6 @@ interface Groups {
 interface UnitTests {
   tests: Array<{ alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }> }>;
 }
-
-/** GitHub's anchor of a Markdown heading: lower case, punctuation dropped, spaces as hyphens. */
-const anchorOf = (heading: string): string =>
-  heading
-    .trim()
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-    .replace(/\s/g, '-');
 
 describe('the Helm chart\'s alert rules, checked with promtool', () => {
   let dir: string;
@@ -120,12 +114,10 @@ describe('the Helm chart\'s alert rules, checked with promtool', () => {
     expect(noNewSeries.output).toContain('alertname: KvStoreWebhookDeadLetters, time: 12m');
   });
 
-  it("gives every alert a severity, a summary, a description and a link to its own section of the README's runbook", () => {
-    const headings = [...README.matchAll(/^(#{1,6}) (.+)$/gm)].map(([, level, text]) => ({ level: level.length, text, anchor: anchorOf(text) }));
-    const runbook = headings.findIndex((h) => h.text === 'Alert runbook');
-    expect(runbook).toBeGreaterThanOrEqual(0);
-    const next = headings.findIndex((h, i) => i > runbook && h.level <= headings[runbook].level);
-    const sections = headings.slice(runbook + 1, next < 0 ? undefined : next).map((h) => h.anchor);
+  it("gives every alert a severity, a summary, a description and a link to its own section of the runbook", () => {
+    const [runbook, ...entries] = sectionOf(readDoc(RUNBOOK_DOC), 'Alert runbook');
+    expect(runbook).toBeDefined();
+    const sections = entries.map((h) => h.anchor);
     for (const rule of alerts()) {
       expect({ alert: rule.alert, severity: rule.labels.severity }).toEqual({ alert: rule.alert, severity: expect.stringMatching(/^(critical|warning)$/) });
       expect(rule.annotations.summary.length).toBeGreaterThan(10);

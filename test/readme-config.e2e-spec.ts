@@ -1,11 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { EnvironmentVariables } from '../src/config/env.validation';
+import { readDoc } from './helpers/markdown';
 
-/** The configuration table of the README, row by row: [variable, default column]. */
+/** The document that lists every setting: the one place the README and the other docs point to for them. */
+const CONFIGURATION = 'docs/configuration.md';
+
+/** The configuration table, row by row: [variable, default column]. */
 function documentedSettings(): [string, string][] {
-  const readme = readFileSync(join(__dirname, '..', 'README.md'), 'utf8');
-  const table = readme.slice(readme.indexOf('| variable | default | meaning |')).split('\n');
+  const doc = readDoc(CONFIGURATION);
+  const table = doc.slice(doc.indexOf('| variable | default | meaning |')).split('\n');
   return table
     .slice(2, table.findIndex((line) => !line.startsWith('|')))
     .map((line) => {
@@ -14,7 +16,7 @@ function documentedSettings(): [string, string][] {
     });
 }
 
-describe('README configuration table', () => {
+describe(`the configuration table (${CONFIGURATION})`, () => {
   const settings = new EnvironmentVariables() as unknown as Record<string, unknown>;
 
   it('lists every setting the service reads, in the order env.validation.ts groups them', () => {

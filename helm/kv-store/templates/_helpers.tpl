@@ -206,7 +206,7 @@ Combinations the schema cannot express. Each fails the install (and `helm templa
 {{- fail (printf "\n\nprobes.readiness.timeoutSeconds (%d s) must be above config.healthStoreTimeoutMs (%d ms): the kubelet would give up on /health/ready before the server reports a slow store, so readiness would flap without a reason in the logs." (int $v.probes.readiness.timeoutSeconds) (int $v.config.healthStoreTimeoutMs)) }}
 {{- end }}
 {{- if and $v.prometheusRule.enabled (not $v.prometheusRule.runbookUrl) }}
-{{- fail "\n\nprometheusRule.enabled needs prometheusRule.runbookUrl: the address of this repository's README.md as your on-call people read it (e.g. https://git.example.com/platform/kv-store/-/blob/main/README.md). Every alert links to its section of the README's alert runbook there." }}
+{{- fail "\n\nprometheusRule.enabled needs prometheusRule.runbookUrl: the address of this repository's docs/operations.md as your on-call people read it (e.g. https://git.example.com/platform/kv-store/-/blob/main/docs/operations.md). Every alert links to its section of the alert runbook there." }}
 {{- end }}
 {{- include "kv-store.validatePdb" . }}
 {{- end }}
