@@ -12,7 +12,7 @@ import { startWebhookReceiver, type WebhookReceiver } from './helpers/webhook-re
  * kv-store on Redis the way production runs it, with its primary killed under load: a Sentinel set, a Cluster and
  * a standalone Redis with AOF. Real redis-server processes on free loopback ports, two real service instances,
  * 16 concurrent HTTP writers, a watch stream and a webhook subscription. What is measured (recovery time, writes,
- * how each ended) is printed for the README's durability section.
+ * how each ended) is printed for docs/redis.md#durability-on-redis.
  */
 jest.setTimeout(90_000);
 

@@ -18,7 +18,7 @@ const MIB = 1024 * 1024;
 const HOST_PORT_LIST = /^((\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+):\d{1,5})(,(\[[0-9a-fA-F:.]+\]|[^\s,:[\]]+):\d{1,5})*$/;
 
 /**
- * Every setting the service reads, with its default, grouped by area. The README's configuration table lists
+ * Every setting the service reads, with its default, grouped by area. The table of docs/configuration.md lists
  * them in this order (test/readme-config.e2e-spec.ts checks names, order and defaults).
  */
 export class EnvironmentVariables {

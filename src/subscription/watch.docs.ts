@@ -21,7 +21,7 @@ export const ApiWatch = (): MethodDecorator =>
           'revision (read in the current keyspace): every retained matching event after it is replayed, then the stream continues live, ' +
           'with no gap and no duplicate. A replay is read as fast as the client takes it.',
         'If that point is older than the retained history (WATCH_HISTORY events, WATCH_HISTORY_BYTES bytes), ahead of the store, or ' +
-          'from another keyspace (the store began a new one after losing data, see the README\'s consistency model), the stream first ' +
+          'from another keyspace (the store began a new one after losing data, see docs/api.md#consistency-model), the stream first ' +
           'sends `event: reset` with `{"keyspace": K, "revision": N}` (and `id: K:N`): re-read the keys you follow, then carry on from ' +
           'there. Open streams get the same reset the moment their keyspace changes. Live events follow.',
         'A comment (`: heartbeat`) arrives every WATCH_HEARTBEAT_MS; on filtered streams it may carry an `id:` that advances ' +
