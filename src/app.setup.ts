@@ -1,12 +1,13 @@
-import type { NestExpressApplication } from '@nestjs/platform-express';
+import type { NestExpressApplication, NestExpressBodyParserOptionsFor } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import type { Server } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
-import { isJsonBody, checkJsonBody, requireJsonBody } from './common/http/json-body.middleware';
+import { addErrorExamples } from './common/docs/error-examples';
+import { isJsonBody, checkJsonBody, refuseInvalidUtf8, requireJsonBody } from './common/http/json-body.middleware';
 import { answerClientErrorsWithJson } from './common/http/malformed-requests';
-import { rejectPrototypeQueryNames } from './common/http/prototype-query.middleware';
+import { rejectPrototypeQueryNames, rejectUndecodableQuery } from './common/http/prototype-query.middleware';
 import { RequestDeadlines } from './common/http/request-deadlines';
 import { requestLifecycle } from './common/http/request-lifecycle';
 import { RequestsInFlight } from './common/http/requests-in-flight.middleware';
@@ -20,6 +21,7 @@ import { HEALTH_TAG } from './health/health.controller';
 import { LifecycleService } from './health/lifecycle.service';
 import { KEYS_TAG } from './key-value/keys.controller';
 import { SEED_TAG } from './key-value/kv.controller';
+import { readBuildInfo } from './metrics/build-info';
 import { HttpMetricsRecorder } from './metrics/http-metrics.recorder';
 import { METRICS_TAG } from './metrics/metrics.controller';
 import { SEARCH_TAG } from './search/search.controller';
@@ -90,21 +92,26 @@ const cors: Stage = (app, config) => {
   });
 };
 
-/** 414 beyond HTTP_MAX_URL_BYTES, then no query parameter named like a prototype member. */
+/** 414 beyond HTTP_MAX_URL_BYTES, then a query string that decodes as UTF-8, with no parameter named like a prototype member. */
 const urlChecks: Stage = (app, config) => {
   app.use(limitUrlLength(config.getOrThrow('HTTP_MAX_URL_BYTES', { infer: true })));
+  app.use(rejectUndecodableQuery);
   app.use(rejectPrototypeQueryNames);
 };
 
 /** JSON bodies only (415 otherwise), at most KV_MAX_BODY_BYTES, nested at most KV_MAX_JSON_DEPTH deep. */
 const jsonBodies: Stage = (app, config) => {
   app.use(requireJsonBody);
-  app.useBodyParser('json', {
+  const options = {
     limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
     // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
     strict: false,
     type: isJsonBody,
-  });
+    // The parser would decode invalid UTF-8 as U+FFFD and store that in place of the bytes sent. (Nest's type
+    // leaves `verify` out because Nest sets it for its rawBody option, which this application does not use.)
+    verify: refuseInvalidUtf8,
+  };
+  app.useBodyParser('json', options as NestExpressBodyParserOptionsFor<'json'>);
   app.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
 };
 
@@ -133,7 +140,7 @@ export function buildOpenApiDocument(app: NestExpressApplication) {
         '(or `X-API-Key`): role `read` for GET routes and watch, `write` for changes, `admin` for subscriptions. Every error is JSON: ' +
         '`{"status":"error","statusCode":N,"message":"...","details"?:[...]}`. Every answer carries `X-Request-Id`.',
     )
-    .setVersion('1')
+    .setVersion(readBuildInfo().version)
     .addTag(KEYS_TAG, 'The canonical resource API: records with revisions, ETags and compare-and-set.')
     .addTag(SEARCH_TAG, 'Prefix and suffix search, answered from ordered indexes.')
     .addTag(WATCH_TAG, 'Live change streams (Server-Sent Events) that resume without gaps.')
@@ -144,5 +151,5 @@ export function buildOpenApiDocument(app: NestExpressApplication) {
     .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'An API key from API_KEYS (`Authorization: Bearer <key>`).' }, BEARER_SCHEME)
     .addApiKey({ type: 'apiKey', in: 'header', name: 'X-API-Key', description: 'The same API key in X-API-Key.' }, API_KEY_SCHEME)
     .build();
-  return SwaggerModule.createDocument(app, config);
+  return addErrorExamples(SwaggerModule.createDocument(app, config));
 }

@@ -55,9 +55,20 @@ function reportMemoryBudget(settings: EnvironmentVariables, logger: Logger): voi
   }
 }
 
+/** One line for a port the server cannot take (in use, or privileged), or null for any other error. */
+function listenProblem(error: unknown): string | null {
+  const { code, address, port } = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  const where = `${address ?? ''}:${port ?? ''}`;
+  if (code === 'EADDRINUSE') return `Cannot listen on ${where}: the port is in use by another process (set PORT to a free one)`;
+  if (code === 'EACCES') return `Cannot listen on ${where}: permission denied (ports below 1024 need privileges; set PORT to 1024 or above)`;
+  if (code === 'EADDRNOTAVAIL') return `Cannot listen on ${where}: no such address on this machine (set HOST)`;
+  return null;
+}
+
 bootstrap().catch((error: unknown) => {
-  // A bad setting or an unusable snapshot gets one clear line; anything else is a bug and keeps its stack.
+  // A bad setting, an unusable snapshot or a port that cannot be taken gets one clear line; anything else is a
+  // bug and keeps its stack.
   if (error instanceof ConfigValidationError || error instanceof SnapshotError) console.error(error.message);
-  else console.error(error);
+  else console.error(listenProblem(error) ?? error);
   process.exit(1);
 });

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import request from 'supertest';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
@@ -60,5 +62,37 @@ describe('API docs (e2e)', () => {
     const setOp = doc.paths['/set'].post;
     expect(Object.keys(setOp.requestBody.content['application/json'].examples)).toEqual(['pair', 'map']);
     expect(setOp.parameters.map((p: { name: string }) => p.name).sort()).toEqual(['nx', 'ttl', 'xx']);
+  });
+
+  it('tells the truth: the package version, a description for every answer, each error example with its own status', async () => {
+    const doc = (await request(t.url).get('/docs-json')).body;
+    expect(doc.info.version).toBe((JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version);
+    type Example = { status: string; statusCode: number; message: string };
+    type Response = { description?: string; content?: Record<string, { example?: Example; schema?: { example?: Example } }> };
+    const answers = Object.entries(doc.paths as Record<string, Record<string, { responses: Record<string, Response> }>>).flatMap(([path, methods]) =>
+      Object.entries(methods).flatMap(([method, op]) => Object.entries(op.responses).map(([status, response]) => ({ id: `${method.toUpperCase()} ${path} ${status}`, status, response }))),
+    );
+    expect(answers.filter((a) => !a.response.description).map((a) => a.id)).toEqual([]);
+    const errors = answers.filter((a) => Number(a.status) >= 400 && a.response.content?.['application/json']);
+    expect(errors.length).toBeGreaterThan(30);
+    for (const { id, status, response } of errors) {
+      const json = response.content!['application/json'];
+      const example = json.example ?? json.schema?.example;
+      expect({ id, example: { status: example?.status, statusCode: example?.statusCode } }).toEqual({ id, example: { status: 'error', statusCode: Number(status) } });
+    }
+    // The example of GET /get/{key}'s 404 is the message that route sends.
+    expect(doc.paths['/get/{key}'].get.responses['404'].content['application/json'].example).toEqual({ status: 'error', statusCode: 404, message: 'Key not found' });
+    const notFound = await request(t.url).get('/get/absent');
+    expect(notFound.body).toEqual(doc.paths['/get/{key}'].get.responses['404'].content['application/json'].example);
+  });
+
+  it("shows readiness as it is: the example has the real checks and fields", async () => {
+    const doc = (await request(t.url).get('/docs-json')).body;
+    const example = doc.paths['/health/ready'].get.responses['200'].content['application/json'].schema.example;
+    const real = (await request(t.url).get('/health/ready')).body;
+    const shape = (value: unknown): unknown =>
+      value !== null && typeof value === 'object' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, shape(v)])) : typeof value;
+    expect(shape(example)).toEqual(shape(real));
+    expect(example.details.store.driver).toBe(real.details.store.driver);
   });
 });

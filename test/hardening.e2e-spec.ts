@@ -1,5 +1,6 @@
 import net from 'node:net';
 import request from 'supertest';
+import { raw } from './helpers/raw-http';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { startTestApp, type TestApp } from './helpers/test-app';
 import { until } from './helpers/until';
@@ -8,22 +9,6 @@ const json = { 'Content-Type': 'application/json' };
 const READ = 'read-key-0123456789abcdef';
 const READ2 = 'read-key-2-0123456789abcdef';
 
-/** Sends raw bytes and returns everything the server answered before closing (or `waitMs` passing). */
-function raw(url: string, bytes: string | Buffer, waitMs = 3000): Promise<string> {
-  const { port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(Number(port), '127.0.0.1');
-    let answer = '';
-    const timer = setTimeout(() => socket.destroy(), waitMs);
-    socket.on('data', (c) => (answer += c.toString('latin1')));
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(answer);
-    });
-    socket.on('error', reject);
-    socket.write(bytes);
-  });
-}
 
 function jsonErrorOf(answer: string): { status: number; body: Record<string, unknown> } {
   const [head, body] = answer.split('\r\n\r\n');

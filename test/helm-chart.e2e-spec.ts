@@ -48,6 +48,9 @@ const CHART_BUDGET = {
   WEBHOOK_MAX_SUBSCRIPTIONS: '100',
   WEBHOOK_MAX_PENDING_BYTES: String(1024 * 1024),
   HTTP_MAX_REQUESTS_IN_FLIGHT: '64',
+  // Not a budget: the time Kubernetes takes to stop routing to a terminating pod (the server's own default is 0,
+  // so a local Ctrl-C stops at once).
+  SHUTDOWN_DELAY_MS: '5000',
 };
 
 /** Bytes of a Kubernetes quantity such as 1536Mi or 2Gi. */

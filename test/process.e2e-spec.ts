@@ -26,10 +26,21 @@ describe('the built server as a process', () => {
     expect(typeof requestLog?.responseTime).toBe('number');
   });
 
-  it.each(['SIGTERM', 'SIGINT'] as const)('exits 0 on %s', async (signal) => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('exits 0 on %s, at once with the default settings when nothing is in flight', async (signal) => {
     server = await startServerProcess();
+    const sentAt = Date.now();
     server.child.kill(signal);
     expect(await server.exited).toEqual({ code: 0, signal: null });
+    // A local Ctrl-C: no drain delay by default (the Helm chart sets one). Generous bound; it takes ~0.1 s here.
+    expect(Date.now() - sentAt).toBeLessThan(3000);
+  });
+
+  it('a port in use: exit 1 with one clear line, no stack trace', async () => {
+    server = await startServerProcess();
+    const { code, stderr } = await runServerProcess({ PORT: new URL(server.url).port, HOST: '127.0.0.1', LOG_LEVEL: 'silent' });
+    expect(code).toBe(1);
+    const lines = stderr.trim().split('\n');
+    expect(lines).toEqual([`Cannot listen on 127.0.0.1:${new URL(server.url).port}: the port is in use by another process (set PORT to a free one)`]);
   });
 
   it.each([

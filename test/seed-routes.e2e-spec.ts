@@ -33,12 +33,15 @@ describe.each(DRIVERS)('seed-compatible routes (e2e, %s driver)', (driverName) =
       expect((await request(t.url).get('/get/abc-2')).body).toEqual({ key: 'abc-2', value: 2 });
     });
 
-    it('treats an object that is not exactly {key: string, value} as a map', async () => {
-      expect((await set({ key: 5, value: 'v' })).body.count).toBe(2);
-      expect((await request(t.url).get('/get/key')).body).toEqual({ key: 'key', value: 5 });
-      expect((await set({ key: 'k', value: 1, extra: true })).body.count).toBe(3);
-      expect((await request(t.url).get('/get/extra')).body.value).toBe(true);
-      expect((await set({ key: 'only-key' })).body.count).toBe(1);
+    it('treats an object without `key` and `value` as a map, and refuses one that names them but is no pair', async () => {
+      expect((await set({ a: 5, b: 'v' })).body.count).toBe(2);
+      expect((await request(t.url).get('/get/b')).body).toEqual({ key: 'b', value: 'v' });
+      for (const body of [{ key: 5, value: 'v' }, { key: 'k', value: 1, extra: true }, { key: 'only-key' }]) {
+        const res = await set(body);
+        expect(res.status).toBe(400);
+        expect(res.body.message).toMatch(/^A pair/);
+      }
+      for (const key of ['key', 'k', 'extra', 'only-key']) await request(t.url).get(`/get/${key}`).expect(404);
     });
 
     it.each([

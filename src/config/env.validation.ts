@@ -310,9 +310,13 @@ export class EnvironmentVariables {
   @IntSetting(10, 60_000)
   HEALTH_STORE_TIMEOUT_MS: number = 1000;
 
-  /** After SIGTERM/SIGINT, how long the server keeps serving (while readiness already fails) so load balancers stop routing to it. */
+  /**
+   * After SIGTERM/SIGINT, how long the server keeps serving (while readiness already fails) so load balancers stop
+   * routing to it. 0 by default, so Ctrl-C stops a local server at once; the Helm chart sets 5000 (its
+   * `shutdownDelayMs`), the time Kubernetes takes to stop sending traffic to a terminating pod.
+   */
   @IntSetting(0, 600_000)
-  SHUTDOWN_DELAY_MS: number = 5000;
+  SHUTDOWN_DELAY_MS: number = 0;
 
   /** Then, how long in-flight requests may take to finish before their connections are closed. */
   @IntSetting(0, 600_000)

@@ -21,21 +21,21 @@ export class HealthController {
   ) {}
 
   @Get('live')
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiLiveness()
   live(): Promise<HealthCheckResult> {
     return this.health.check([() => this.indicators.check('process').up()]);
   }
 
   @Get('ready')
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiReadiness()
   ready(): Promise<HealthCheckResult> {
     return this.readiness();
   }
 
   @Get()
-  @HealthCheck()
+  @HealthCheck({ swaggerDocumentation: false })
   @ApiHealth()
   check(): Promise<HealthCheckResult> {
     return this.readiness();

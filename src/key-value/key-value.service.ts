@@ -78,7 +78,8 @@ export class KeyValueService {
 
   /**
    * The seed `POST /set`: an object whose properties are exactly `key` (a string) and `value` is one
-   * pair; any other non-empty object is a map of pairs, applied atomically.
+   * pair; any other non-empty object without `key` or `value` among its names is a map of pairs, applied
+   * atomically (see isPairAttempt).
    */
   async setPairs(body: unknown, options: SetPairsOptions): Promise<SetPairsResult> {
     if (options.nx && options.xx) throw new InvalidRequestError('nx and xx cannot both be true');
@@ -87,7 +88,7 @@ export class KeyValueService {
     }
     const names = Object.keys(body);
     const record = body as Record<string, JsonValue>;
-    const single = names.length === 2 && typeof record.key === 'string' && 'value' in record;
+    const single = isPairAttempt(names, record);
     const pairs: KvEntry[] = single
       ? [{ key: record.key as string, value: record.value }]
       : names.map((key) => ({ key, value: record[key] }));
@@ -146,6 +147,36 @@ export class KeyValueService {
     }
     return ttl;
   }
+}
+
+/** Query options that someone may put in the body of a `{"key","value"}` pair by mistake. */
+const QUERY_OPTIONS = ['ttl', 'nx', 'xx'];
+
+/**
+ * Whether a `POST /set` body is the single-pair form: exactly `{"key": "<string>", "value": ...}`. A body that
+ * names `key` or `value` and is not exactly that is a mistake (a missing field, a misplaced option), not a map
+ * of pairs that happens to have keys named "key", "value" or "ttl": it is refused with what is wrong, never
+ * stored as keys. A map that must hold keys with those names is written with `PUT /keys/{key}`.
+ */
+function isPairAttempt(names: readonly string[], body: Record<string, JsonValue>): boolean {
+  if (!names.includes('key') && !names.includes('value')) return false;
+  const example = '{"key": "<key>", "value": <any JSON>}';
+  const misplaced = names.filter((name) => QUERY_OPTIONS.includes(name));
+  if (misplaced.length > 0) {
+    throw new InvalidRequestError(
+      `${misplaced.map((name) => `\`${name}\``).join(' and ')} go${misplaced.length === 1 ? 'es' : ''} in the query string (/set?${misplaced.map((name) => `${name}=...`).join('&')}), not in the body: a pair is ${example}`,
+    );
+  }
+  if (!names.includes('value')) throw new InvalidRequestError(`A pair needs \`value\`: ${example}`);
+  if (!names.includes('key')) throw new InvalidRequestError(`A pair needs \`key\`: ${example}`);
+  if (typeof body.key !== 'string') throw new InvalidRequestError(`A pair's \`key\` must be a string: ${example}`);
+  const extra = names.filter((name) => name !== 'key' && name !== 'value');
+  if (extra.length > 0) {
+    throw new InvalidRequestError(
+      `A pair has exactly \`key\` and \`value\`, not ${extra.map((name) => JSON.stringify(name)).join(', ')}: ${example}; to store keys named "key" or "value", use PUT /keys/{key}`,
+    );
+  }
+  return true;
 }
 
 function toPrecondition({ ifMatch, ifNoneMatch }: HttpConditions): Precondition | undefined {

@@ -2,8 +2,9 @@ import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Put, Query, Re
 import { ApiTags } from '@nestjs/swagger';
 import type { Request, Response } from 'express';
 import { ApiKeyAuth } from '../auth/auth.decorators';
-import { InvalidRequestError } from '../common/errors/domain.errors';
-import { etagOf, parseEntityTags } from '../common/http/conditional';
+import { InvalidRequestError, PreconditionFailedError } from '../common/errors/domain.errors';
+import { ConditionalRoute, etagOf, parseEntityTags } from '../common/http/conditional';
+import { formatPosition, type KeyspacePosition } from '../store/keyspace';
 import { setNextLink } from '../common/http/pagination';
 import { KeyQueryDto } from '../common/dto/key-query.dto';
 import { toPutValue } from './dto/put-value.dto';
@@ -30,18 +31,25 @@ export class KeysController {
   }
 
   @Get(':key')
+  @ConditionalRoute()
   @ApiGetRecord()
   async get(
     @Param('key') key: string,
     @Headers('if-none-match') ifNoneMatch: string | undefined,
+    @Headers('if-match') ifMatch: string | undefined,
+    @Headers('if-unmodified-since') ifUnmodifiedSince: string | undefined,
     @Res({ passthrough: true }) res: Response,
   ): Promise<RecordDto | undefined> {
+    if (ifUnmodifiedSince !== undefined) throw new InvalidRequestError('If-Unmodified-Since is not supported: records have revisions, use If-Match with the ETag');
     const record = await this.kv.get(key);
     const { id: keyspace } = this.kv.keyspace;
     res.setHeader('ETag', etagOf({ keyspace, revision: record.revision }));
+    const current = (tags: '*' | KeyspacePosition[]) => tags === '*' || tags.some((tag) => tag.keyspace === keyspace && tag.revision === record.revision);
+    if (ifMatch !== undefined && !current(parseEntityTags(ifMatch, 'If-Match'))) {
+      throw new PreconditionFailedError(`Precondition failed: the key is at ${formatPosition({ keyspace, revision: record.revision })}`);
+    }
     if (ifNoneMatch !== undefined) {
-      const tags = parseEntityTags(ifNoneMatch, 'If-None-Match');
-      if (tags === '*' || tags.some((tag) => tag.keyspace === keyspace && tag.revision === record.revision)) {
+      if (current(parseEntityTags(ifNoneMatch, 'If-None-Match'))) {
         res.status(304);
         return undefined;
       }
@@ -50,6 +58,7 @@ export class KeysController {
   }
 
   @Put(':key')
+  @ConditionalRoute()
   @ApiPutRecord()
   async put(
     @Param('key') key: string,
@@ -68,6 +77,7 @@ export class KeysController {
   }
 
   @Delete(':key')
+  @ConditionalRoute()
   @HttpCode(204)
   @ApiDeleteRecord()
   async delete(@Param('key') key: string, @Headers() headers: Record<string, string | undefined>): Promise<void> {
@@ -76,6 +86,9 @@ export class KeysController {
 }
 
 function conditionsOf(headers: Record<string, string | undefined>): HttpConditions {
+  if (headers['if-unmodified-since'] !== undefined) {
+    throw new InvalidRequestError('If-Unmodified-Since is not supported: records have revisions, use If-Match with the ETag');
+  }
   const ifMatch = headers['if-match'];
   const ifNoneMatch = headers['if-none-match'];
   if (ifNoneMatch !== undefined && parseEntityTags(ifNoneMatch, 'If-None-Match') !== '*') {

@@ -39,7 +39,7 @@ export const ApiListRecords = (): MethodDecorator =>
       summary: 'List records in key order',
       description: 'Cursor pagination: pass the answer\'s `next` as `after`. Filter with `prefix` and/or `suffix`, as on `GET /search`.',
     }),
-    ApiOkResponse({ type: RecordPageDto, headers: { Link: NEXT_LINK_HEADER } }),
+    ApiOkResponse({ type: RecordPageDto, description: 'A page of records in key order; `next` (and `Link`) when more remain.', headers: { Link: NEXT_LINK_HEADER } }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid limit or cursor.' }),
   );
 
@@ -48,7 +48,7 @@ export const ApiGetRecord = (): MethodDecorator =>
     ApiOperation({ summary: 'Get a record', description: 'The `ETag` header is the record\'s position, `"<keyspace>:<revision>"`; `If-None-Match` with it answers 304.' }),
     ApiParam(KEY_PARAM),
     ApiHeader({ name: 'If-None-Match', required: false, description: 'The ETag: 304 Not Modified while the key is unchanged.' }),
-    ApiOkResponse({ type: RecordDto, headers: { ETag: ETAG_HEADER } }),
+    ApiOkResponse({ type: RecordDto, description: 'The record, with its position as `ETag`.', headers: { ETag: ETAG_HEADER } }),
     ApiResponse({ status: 304, description: 'Not modified.' }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key.' }),
     ApiNotFoundResponse({ type: ErrorResponseDto, description: 'Absent or expired.' }),

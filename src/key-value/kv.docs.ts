@@ -21,8 +21,10 @@ export const ApiSetPairs = (): MethodDecorator =>
     ApiOperation({
       summary: 'Set one pair, or many pairs atomically',
       description:
-        'An object whose properties are exactly `key` (a string) and `value` is one pair. Any other object is a map of ' +
-        'pairs, applied all or none; the answer then adds `count`. Values are any JSON value.',
+        'An object whose properties are exactly `key` (a string) and `value` is one pair. An object that names `key` or ' +
+        '`value` and is not exactly that is a 400 saying what is wrong (`ttl`, `nx` and `xx` go in the query string), never ' +
+        'stored as keys; keys named `key` or `value` are written with `PUT /keys/{key}`. Any other object is a map of pairs, ' +
+        'applied all or none; the answer then adds `count`. Values are any JSON value.',
     }),
     ApiBody({
       schema: {
@@ -49,9 +51,9 @@ export const ApiGetValue = (): MethodDecorator =>
   applyDecorators(
     ApiOperation({ summary: 'Get the value of a key', description: 'Percent-encode the key: `/get/a%2Fb` reads the key `a/b`.' }),
     ApiParam({ name: 'key', example: 'key_1' }),
-    ApiOkResponse({ type: PairDto }),
+    ApiOkResponse({ type: PairDto, description: 'The key and its value.' }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key.' }),
-    ApiNotFoundResponse({ type: ErrorResponseDto, description: '`{"status":"error","message":"Key not found"}`: absent or expired.' }),
+    ApiNotFoundResponse({ type: ErrorResponseDto, description: '`Key not found`: absent or expired.' }),
   );
 
 export const ApiGetAll = (): MethodDecorator =>

@@ -26,7 +26,7 @@ export const ApiCreateSubscription = (): MethodDecorator =>
           'address, unless its host is in WEBHOOK_ALLOWED_HOSTS; this is checked here and again at every delivery.',
       ].join('\n\n'),
     }),
-    ApiCreatedResponse({ type: CreatedSubscriptionDto }),
+    ApiCreatedResponse({ type: CreatedSubscriptionDto, description: 'Created; the answer carries the signing secret, shown this once.' }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid body, more than one filter, or a refused url (the message says why).' }),
     ApiConflictResponse({ type: ErrorResponseDto, description: 'WEBHOOK_MAX_SUBSCRIPTIONS reached.' }),
     ApiUnsupportedMediaTypeResponse({ type: ErrorResponseDto, description: 'The body is not `application/json`.' }),
@@ -35,19 +35,19 @@ export const ApiCreateSubscription = (): MethodDecorator =>
 export const ApiListSubscriptions = (): MethodDecorator =>
   applyDecorators(
     ApiOperation({ summary: 'List webhooks with their delivery state (the seeds\' `suball`)' }),
-    ApiOkResponse({ type: [SubscriptionDto] }),
+    ApiOkResponse({ type: [SubscriptionDto], description: 'Every subscription with its delivery state (never its secret).' }),
   );
 
 export const ApiGetSubscription = (): MethodDecorator =>
   applyDecorators(
     ApiOperation({ summary: 'One webhook and its delivery state' }),
-    ApiOkResponse({ type: SubscriptionDto }),
-    ApiNotFoundResponse({ type: ErrorResponseDto }),
+    ApiOkResponse({ type: SubscriptionDto, description: 'The subscription and its delivery state (never its secret).' }),
+    ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No subscription with this id.' }),
   );
 
 export const ApiDeleteSubscription = (): MethodDecorator =>
   applyDecorators(
     ApiOperation({ summary: 'Remove a webhook (undelivered events are dropped)' }),
     ApiNoContentResponse({ description: 'Removed.' }),
-    ApiNotFoundResponse({ type: ErrorResponseDto }),
+    ApiNotFoundResponse({ type: ErrorResponseDto, description: 'No subscription with this id.' }),
   );

@@ -20,27 +20,57 @@ for (const [net, prefix] of [
   FORBIDDEN.addSubnet(net, prefix, 'ipv4');
 }
 for (const [net, prefix] of [
-  ['::', 128], // unspecified
-  ['::1', 128], // loopback
-  ['64:ff9b::', 96], // NAT64
+  ['::', 96], // unspecified, loopback, and IPv4-compatible ::a.b.c.d (deprecated: never a real destination)
+  ['::ffff:0:0:0', 96], // IPv4-translated ::ffff:0:a.b.c.d (SIIT)
+  ['64:ff9b::', 96], // NAT64, well-known prefix: it reaches any IPv4 address, internal ones included
+  ['64:ff9b:1::', 48], // NAT64, local-use prefixes
   ['100::', 64], // discard
+  ['2001::', 32], // Teredo: tunnels to an IPv4 address embedded (obfuscated) in it
+  ['2001:db8::', 32], // documentation
   ['fc00::', 7], // unique local
   ['fe80::', 10], // link-local
+  ['fec0::', 10], // site-local (deprecated, still routed inside some networks)
   ['ff00::', 8], // multicast
 ] as const) {
   FORBIDDEN.addSubnet(net, prefix, 'ipv6');
 }
 
+/** The IPv4 address a 6to4 address (2002:AABB:CCDD::/48) leads to, or null for any other address. */
+function sixToFourTarget(address: string): string | null {
+  const groups = expandIpv6(address);
+  if (groups === null || groups[0] !== 0x2002) return null;
+  return [groups[1] >> 8, groups[1] & 0xff, groups[2] >> 8, groups[2] & 0xff].join('.');
+}
+
+/** The eight 16-bit groups of an IPv6 address (with an embedded dotted IPv4 tail), or null if it is not one. */
+function expandIpv6(address: string): number[] | null {
+  if (isIP(address) !== 6) return null;
+  let text = address.toLowerCase();
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number);
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split('::');
+  const part = (s: string | undefined) => (s ? s.split(':').map((g) => parseInt(g, 16)) : []);
+  const left = part(head);
+  const right = part(tail);
+  return tail === undefined ? left : [...left, ...new Array<number>(8 - left.length - right.length).fill(0), ...right];
+}
+
 /**
  * Why an address may not be used, or null when it may. IPv4-mapped IPv6 addresses (::ffff:127.0.0.1,
- * ::ffff:7f00:1) are judged by the IPv4 rules: BlockList maps them itself.
+ * ::ffff:7f00:1) are judged by the IPv4 rules (BlockList maps them itself), and so is the IPv4 address a 6to4
+ * address leads to; the other forms that embed or translate an IPv4 address are refused whole.
  */
 export function forbiddenReason(address: string): string | null {
   const family = isIP(address);
   if (family === 0) return `${address} is not an IP address`;
-  return FORBIDDEN.check(address, family === 4 ? 'ipv4' : 'ipv6')
-    ? `${address} is a loopback, private, link-local or otherwise internal address`
-    : null;
+  const internal = `${address} is a loopback, private, link-local or otherwise internal address`;
+  if (FORBIDDEN.check(address, family === 4 ? 'ipv4' : 'ipv6')) return internal;
+  const tunnelled = family === 6 ? sixToFourTarget(address) : null;
+  if (tunnelled !== null && FORBIDDEN.check(tunnelled, 'ipv4')) return `${address} is a 6to4 address of ${tunnelled}, an internal address`;
+  return null;
 }
 
 /** Thrown when a webhook target may not be called; the message says why. */
@@ -79,6 +109,7 @@ export class WebhookTargetPolicy {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new WebhookTargetRefusedError(`url must use http or https, not ${url.protocol.slice(0, -1)}`);
     }
+    if (url.port === '0') throw new WebhookTargetRefusedError('url port must be from 1 to 65535 (0 is no port)');
     return url;
   }
 

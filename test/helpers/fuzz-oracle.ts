@@ -223,6 +223,8 @@ function setEffect(view: ServerView): Effect {
   const ttlSeconds = ttlText === undefined ? undefined : Number(ttlText);
   const names = Object.keys(record);
   const single = names.length === 2 && typeof record.key === 'string' && Object.hasOwn(record, 'value');
+  // A body that names key or value and is not exactly a pair is refused (a typo is never stored as keys).
+  if (!single && (names.includes('key') || names.includes('value'))) return { kind: 'unexplained', why: 'names key or value but is not exactly one pair' };
   const pairs: [string, unknown][] = single ? [[record.key as string, record.value]] : names.map((k) => [k, record[k]]);
   const values = pairs.map(([, value]) => serialise(value));
   if (values.includes(undefined)) return { kind: 'unexplained', why: `a value is nested ${body.depth - 1} deep` };

@@ -39,8 +39,8 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does it)`);
   const port = env.PORT ?? String(await freePort());
   const child = spawn(process.execPath, [...nodeArgs, MAIN], {
-    // No shutdown delay unless a test asks for one: there is no load balancer to wait for.
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', SHUTDOWN_DELAY_MS: '0', ...env, PORT: port },
+    // SHUTDOWN_DELAY_MS is 0 by default (no load balancer to wait for) unless a test asks for one.
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   running.add(child);

@@ -15,7 +15,6 @@ export class ErrorResponseDto {
     type: 'array',
     items: {},
     description: 'Machine-readable specifics: the failing validation rules, or the keys a batch failed on.',
-    example: ['limit must not be greater than 10000'],
   })
   details?: unknown[];
 }

@@ -1,9 +1,10 @@
-import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger } from '@nestjs/common';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, HttpStatus, Logger, MethodNotAllowedException, NotFoundException } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AppConfig } from '../../config/app-config';
 import type { ErrorResponseDto } from '../dto/error-response.dto';
 import { requestIdOf } from '../logging/logger.options';
-import { CapacityExceededError, ClientLimitError, DomainError, UnauthenticatedError } from '../errors/domain.errors';
+import { CapacityExceededError, ClientLimitError, DomainError, InvalidRequestError, UnauthenticatedError } from '../errors/domain.errors';
+import { RouteTable } from '../http/route-table';
 import { statusOf } from '../errors/error-status';
 import { errorResponse } from '../http/error-body';
 
@@ -22,14 +23,19 @@ export class AllExceptionsFilter implements ExceptionFilter {
   private readonly logger = new Logger(AllExceptionsFilter.name);
   private readonly maxBodyBytes: number;
 
-  constructor(config: AppConfig) {
+  constructor(
+    config: AppConfig,
+    private readonly routes: RouteTable,
+  ) {
     this.maxBodyBytes = config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true });
   }
 
   catch(exception: unknown, host: ArgumentsHost): void {
     const http = host.switchToHttp();
     const res = http.getResponse<Response>();
-    const body = this.toBody(exception, http.getRequest<Request>());
+    const req = http.getRequest<Request>();
+    if (isUnrouted(exception)) exception = this.unrouted(req, res, exception);
+    const body = this.toBody(exception, req);
     if ((exception instanceof CapacityExceededError || exception instanceof ClientLimitError) && !res.headersSent) {
       res.setHeader('Retry-After', String(exception.retryAfterSeconds));
     }
@@ -42,6 +48,21 @@ export class AllExceptionsFilter implements ExceptionFilter {
       return;
     }
     res.status(body.statusCode).json(body);
+  }
+
+  /**
+   * A request no route took: a known path asked with a method it does not serve is a 405 with `Allow`; a path
+   * that only lacks its key (`/get/`, `PUT /keys/`) is an empty key; anything else stays a 404.
+   */
+  private unrouted(req: Request, res: Response, notFound: NotFoundException): unknown {
+    const path = req.path;
+    if (path.endsWith('/') && this.routes.methodsAt(`${path}k`).includes(req.method)) {
+      return new InvalidRequestError(`Key must not be empty: ${req.method} ${path}{key}`);
+    }
+    const allowed = this.routes.methodsAt(path);
+    if (allowed.length === 0) return notFound;
+    res.setHeader('Allow', allowed.join(', '));
+    return new MethodNotAllowedException(`${req.method} is not allowed on ${path}: it takes ${allowed.join(', ')}`);
   }
 
   private toBody(exception: unknown, req: Request): ErrorResponseDto {
@@ -66,6 +87,7 @@ export class AllExceptionsFilter implements ExceptionFilter {
     if (cause?.type === 'entity.parse.failed') {
       return errorResponse(statusCode, `Malformed JSON body: ${cause.message}`);
     }
+    if (cause?.type === 'entity.verify.failed') return errorResponse(statusCode, cause.message ?? 'Invalid body');
     const response = exception.getResponse();
     if (isHealthCheckFailure(response)) {
       // Keep terminus' own report (info, error), inside our error shape.
@@ -78,6 +100,11 @@ export class AllExceptionsFilter implements ExceptionFilter {
     }
     return errorResponse(statusCode, String(message));
   }
+}
+
+/** Nest's answer to a request no route matched ("Cannot GET /x"). */
+function isUnrouted(exception: unknown): exception is NotFoundException {
+  return exception instanceof NotFoundException && /^Cannot [A-Z]+ /.test(exception.message);
 }
 
 /** The body terminus throws with when a health check fails. */

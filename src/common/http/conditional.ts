@@ -1,3 +1,6 @@
+import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import type { Request } from 'express';
 import { InvalidRequestError } from '../errors/domain.errors';
 import { formatPosition, type KeyspacePosition, parsePosition } from '../../store/keyspace';
 
@@ -27,4 +30,32 @@ export function parseEntityTags(header: string, name: string): '*' | KeyspacePos
     if (position?.keyspace && etagOf(position as KeyspacePosition) === `"${tag[1]}"`) positions.push(position as KeyspacePosition);
   }
   return positions;
+}
+
+/** Request headers that make a request conditional on the resource's state (RFC 9110 §13.1). */
+export const PRECONDITION_HEADERS = ['if-match', 'if-none-match', 'if-unmodified-since'] as const;
+
+const CONDITIONAL_ROUTE = 'kv:conditional-route';
+
+/**
+ * Marks a handler that evaluates If-Match / If-None-Match itself. On every other route those headers are refused
+ * (ConditionalRequestsGuard): a precondition the route would ignore must not let a stale write through.
+ */
+export const ConditionalRoute = (): MethodDecorator => SetMetadata(CONDITIONAL_ROUTE, true);
+
+/** Refuses precondition headers on routes that do not evaluate them (400), instead of ignoring them. */
+@Injectable()
+export class ConditionalRequestsGuard implements CanActivate {
+  constructor(private readonly reflector: Reflector) {}
+
+  canActivate(context: ExecutionContext): boolean {
+    const req = context.switchToHttp().getRequest<Request>();
+    const sent = PRECONDITION_HEADERS.filter((name) => req.headers[name] !== undefined);
+    if (sent.length === 0 || this.reflector.get<boolean>(CONDITIONAL_ROUTE, context.getHandler()) === true) return true;
+    const names = sent.map((name) => name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`));
+    throw new InvalidRequestError(
+      `${names.join(' and ')} ${names.length === 1 ? 'is' : 'are'} not supported on ${req.method} ${req.route?.path ?? req.path}: ` +
+        'conditional requests work on /keys/{key} (If-None-Match and If-Match on GET; If-Match and If-None-Match: * on PUT and DELETE)',
+    );
+  }
 }

@@ -1,5 +1,6 @@
 import { UnsupportedMediaTypeException } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
 import { InvalidRequestError } from '../errors/domain.errors';
 
@@ -24,12 +25,27 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
     return;
   }
   if (req.is(JSON_TYPES)) {
+    // JSON is UTF-8 (RFC 8259 §8.1): another charset would be decoded into text other than the bytes sent.
+    const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(req.headers['content-type'] ?? '')?.[1]?.toLowerCase();
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      next(new UnsupportedMediaTypeException(`A JSON body must be UTF-8 (got charset=${charset})`));
+      return;
+    }
     jsonBodies.add(req);
   } else if (WRITE_METHODS.has(req.method) && (encoding !== undefined || length !== '0')) {
     next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
     return;
   }
   next();
+}
+
+/**
+ * The body parser's `verify`: a JSON body must be valid UTF-8 (RFC 8259 §8.1). Decoding would otherwise turn the
+ * invalid bytes into U+FFFD, and the value stored would not be the one sent. Thrown here, the error reaches the
+ * exception filter as the body parser's failure of type `entity.verify.failed`, with this status.
+ */
+export function refuseInvalidUtf8(_req: IncomingMessage, _res: unknown, body: Buffer): void {
+  if (!isUtf8(body)) throw Object.assign(new Error('JSON body is not valid UTF-8'), { status: 400, expose: true });
 }
 
 /** The body parser's `type` test: true for the requests requireJsonBody found to declare a JSON body. */

@@ -30,6 +30,15 @@ export function answerOutsideApp(res: ServerResponse, status: number, message: s
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
+/** The JSON 405 to a CONNECT (a request to open a tunnel, as to a proxy), then the end of the connection. */
+export function answerConnect(req: IncomingMessage, socket: Socket): void {
+  const body = errorJson(405, `CONNECT is not supported: kv-store is not a proxy (asked for ${req.url ?? ''})`);
+  socket.end(
+    `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nAllow: GET, HEAD, POST, PUT, DELETE\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
 const CLIENT_ERRORS: Record<string, [number, string]> = {
   HPE_HEADER_OVERFLOW: [431, 'Request head exceeds HTTP_MAX_HEADER_BYTES'],
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request not received in time'],

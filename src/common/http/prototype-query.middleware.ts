@@ -14,3 +14,20 @@ export function rejectPrototypeQueryNames(req: Request, _res: Response, next: Ne
   const bad = PROTOTYPE_NAMES.find((name) => Object.prototype.hasOwnProperty.call(query, name));
   next(bad === undefined ? undefined : new InvalidRequestError(`Invalid request: property ${bad} should not exist`, [`property ${bad} should not exist`]));
 }
+
+/**
+ * A query string must be percent-encoded UTF-8: the query parser would keep an escape it cannot decode (`%FF`, a
+ * lone `%`, an encoded surrogate) as literal text, and search or filter for something the client never meant.
+ */
+export function rejectUndecodableQuery(req: Request, _res: Response, next: NextFunction): void {
+  const at = req.originalUrl.indexOf('?');
+  if (at >= 0) {
+    try {
+      decodeURIComponent(req.originalUrl.slice(at + 1));
+    } catch {
+      next(new InvalidRequestError('Query string is not valid percent-encoded UTF-8 (é is %C3%A9, a literal % is %25)'));
+      return;
+    }
+  }
+  next();
+}

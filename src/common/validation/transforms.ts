@@ -61,3 +61,39 @@ export function BoolSetting(): PropertyDecorator {
     }),
   );
 }
+
+/** A whole number of at least `min`, reported as one plain message ("ttl must be an integer of at least 1"). */
+export function IsIntAtLeast(min: number, options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isIntAtLeast',
+      constraints: [min],
+      validator: {
+        validate: (value: unknown) => Number.isSafeInteger(value) && (value as number) >= min,
+        defaultMessage: (args) => `${args?.property ?? 'value'} must be an integer of at least ${min}`,
+      },
+    },
+    options,
+  );
+}
+
+// C0 and C1 control characters (Unicode general category Cc): no key may contain one.
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f]/;
+
+/**
+ * Text that a key could contain: well-formed Unicode without control characters. A filter with anything else
+ * could never match, so it is refused like such a key, not accepted to match nothing.
+ */
+export function IsKeyText(options?: ValidationOptions): PropertyDecorator {
+  return ValidateBy(
+    {
+      name: 'isKeyText',
+      validator: {
+        validate: (value: unknown) => typeof value === 'string' && value.isWellFormed() && !CONTROL_CHARACTERS.test(value),
+        defaultMessage: (args) =>
+          `${args?.property ?? 'value'} must be valid Unicode without control characters (as every key is), or it could never match`,
+      },
+    },
+    options,
+  );
+}

@@ -1,7 +1,7 @@
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsInt, Min, ValidateIf, validateSync } from 'class-validator';
+import { ValidateIf, validateSync } from 'class-validator';
 import { InvalidRequestError } from '../../common/errors/domain.errors';
-import { IsPresent } from '../../common/validation/transforms';
+import { IsIntAtLeast, IsPresent } from '../../common/validation/transforms';
 import { toInvalidRequest } from '../../common/validation/validation-error';
 import type { JsonValue } from '../../store/kv.store';
 
@@ -17,8 +17,7 @@ export class PutValueDto {
   @ApiPropertyOptional({ description: 'Seconds until the key expires (positive integer). Omitted: never (an earlier TTL is cleared).', example: 3600 })
   // Only an absent ttl means none: null is not a number of seconds (IsOptional would let it through).
   @ValidateIf((body: PutValueDto) => body.ttl !== undefined)
-  @IsInt()
-  @Min(1)
+  @IsIntAtLeast(1)
   ttl?: number;
 }
 
@@ -31,6 +30,12 @@ export class PutValueDto {
 export function toPutValue(body: unknown): PutValueDto {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidRequestError('Body must be a JSON object: {"value": <any JSON>, "ttl"?: <seconds>}');
+  }
+  // Checked here, not by the validator, which passes over a property named __proto__.
+  const unknown = Object.keys(body).filter((name) => name !== 'value' && name !== 'ttl');
+  if (unknown.length > 0) {
+    const problems = unknown.map((name) => `property ${name} should not exist`);
+    throw new InvalidRequestError(`Invalid request: ${problems.join('; ')} (the body is {"value": <any JSON>, "ttl"?: <seconds>})`, problems);
   }
   const dto = new PutValueDto();
   for (const [name, value] of Object.entries(body)) {

@@ -1,15 +1,14 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { Transform } from 'class-transformer';
-import { IsBoolean, IsInt, IsOptional, Min } from 'class-validator';
-import { toBoolean, toInt } from '../../common/validation/transforms';
+import { IsBoolean, IsOptional } from 'class-validator';
+import { IsIntAtLeast, toBoolean, toInt } from '../../common/validation/transforms';
 
 /** Options of the seed-compatible `POST /set`. */
 export class SetQueryDto {
   @ApiPropertyOptional({ description: 'Seconds until every written key expires (positive integer). Omitted: never.', example: 60 })
   @Transform(toInt)
   @IsOptional()
-  @IsInt()
-  @Min(1)
+  @IsIntAtLeast(1)
   ttl?: number;
 
   @ApiPropertyOptional({ description: 'Create only: write nothing and answer 409 if any key already exists.', example: false })

@@ -1,5 +1,6 @@
 import { ApiPropertyOptional } from '@nestjs/swagger';
 import { IsOptional, IsString, MinLength } from 'class-validator';
+import { IsKeyText } from '../../common/validation/transforms';
 
 /** Which keys to follow: at most one of key, prefix and suffix; none follows every key. */
 export class EventFilterDto {
@@ -7,17 +8,20 @@ export class EventFilterDto {
   @IsOptional()
   @IsString()
   @MinLength(1)
+  @IsKeyText()
   key?: string;
 
   @ApiPropertyOptional({ description: 'Only keys that start with this.', example: 'user:' })
   @IsOptional()
   @IsString()
   @MinLength(1)
+  @IsKeyText()
   prefix?: string;
 
   @ApiPropertyOptional({ description: 'Only keys that end with this.', example: ':profile' })
   @IsOptional()
   @IsString()
   @MinLength(1)
+  @IsKeyText()
   suffix?: string;
 }
