@@ -38,7 +38,7 @@ export class AppModule {
         LoggerModule.forRoot(loggerOptions(settings.LOG_LEVEL)),
         MetricsModule,
         ApiKeysModule.forRoot(apiKeys),
-        AuthModule,
+        AuthModule.forRoot({ rateLimited: settings.RATE_LIMIT > 0, keyed: !apiKeys.open }),
         StoreModule.forRoot(settings),
         HealthModule,
         KeyValueModule,

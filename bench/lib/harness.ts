@@ -157,9 +157,9 @@ export interface ChildServer {
 }
 
 /** Starts a reference server (a script taking PORT and HOST) with the current Node and waits until /health/live answers. */
-export async function startScript(script: string, timeoutMs = 20_000): Promise<ChildServer> {
+export async function startScript(script: string, timeoutMs = 20_000, nodeArgs: readonly string[] = []): Promise<ChildServer> {
   const port = await freePort();
-  const child = spawn(process.execPath, [script], {
+  const child = spawn(process.execPath, [...nodeArgs, script], {
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -2,8 +2,6 @@
  * The requests of the HTTP benchmarks, shared by the load generator (bench/lib/load-worker.ts) and the scripts
  * that preload the servers, so both agree on the key names.
  */
-import type autocannon from 'autocannon';
-
 export const SCENARIOS = ['GET /get/:key', 'POST /set', 'GET /search?prefix='] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
@@ -34,27 +32,34 @@ export const searchPrefix = (n: number): string => keyName(100 + (n % 900));
 /** What `POST /set` writes: a new key per request (`insert`), or the preloaded keys again (`overwrite`). */
 export type WriteMode = 'insert' | 'overwrite';
 
+/** JSON text of valueOf(n), built in Lua the same way. */
+const LUA_VALUE = `'{"n":' .. n .. ',"payload":"${'x'.repeat(32)}"}'`;
+
 /**
- * autocannon's request for a scenario: GET spreads over the `keys` preloaded keys; POST writes one pair per
- * request, to keys unique to this process and request (`insert`) or to the preloaded keys in turn (`overwrite`);
- * search cycles through 900 prefixes.
+ * The wrk script (Lua) of a scenario: GET spreads over the `keys` preloaded keys; POST writes one pair per request,
+ * to keys unique to this run (`insert`, named with `tag`) or to the preloaded keys in turn (`overwrite`); search
+ * cycles through 900 prefixes. Its `done` prints one line of JSON: requests, duration, errors (connection, read,
+ * write, timeout), answers over 399, and latency percentiles in milliseconds.
  */
-export function requestsFor(scenario: Scenario, keys: number, writes: WriteMode = 'insert'): autocannon.Request {
-  let n = 0;
-  switch (scenario) {
-    case 'GET /get/:key':
-      return { method: 'GET', setupRequest: (req) => ({ ...req, path: `/get/${keyName(n++ % keys)}` }) };
-    case 'POST /set': {
-      const prefix = `set-${process.pid}-`;
-      const key = writes === 'insert' ? (i: number) => `${prefix}${i}` : (i: number) => keyName(i % keys);
-      return {
-        method: 'POST',
-        path: '/set',
-        headers: { 'content-type': 'application/json' },
-        setupRequest: (req) => ({ ...req, body: JSON.stringify({ key: key(n), value: valueOf(n++) }) }),
-      };
-    }
-    case 'GET /search?prefix=':
-      return { method: 'GET', setupRequest: (req) => ({ ...req, path: `/search?prefix=${searchPrefix(n++)}` }) };
-  }
+export function wrkScript(scenario: Scenario, keys: number, writes: WriteMode, tag: string): string {
+  const request = {
+    'GET /get/:key': 'return wrk.format("GET", "/get/key-" .. (n % keys))',
+    'POST /set': `local key = ${writes === 'insert' ? `"set-${tag}-" .. n` : '"key-" .. (n % keys)'}
+  return wrk.format("POST", "/set", headers, '{"key":"' .. key .. '","value":' .. ${LUA_VALUE} .. '}')`,
+    'GET /search?prefix=': 'return wrk.format("GET", "/search?prefix=key-" .. (100 + n % 900))',
+  }[scenario];
+  return `local keys = ${keys}
+local n = -1
+local headers = { ["Content-Type"] = "application/json" }
+request = function()
+  n = n + 1
+  ${request}
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests":%d,"durationUs":%d,"errors":%d,"non2xx":%d,"p50":%.3f,"p90":%.3f,"p99":%.3f,"max":%.3f}\\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
+end
+`;
 }

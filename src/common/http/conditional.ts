@@ -1,6 +1,8 @@
-import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
-import { Reflector } from '@nestjs/core';
-import type { Request } from 'express';
+import { Injectable, SetMetadata } from '@nestjs/common';
+import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import type { NextFunction, Request, Response } from 'express';
+import { MarkedRoutes } from './marked-routes';
+import type { RouteTable } from './route-table';
 import { InvalidRequestError } from '../errors/domain.errors';
 import { formatPosition, type KeyspacePosition, parsePosition } from '../../store/keyspace';
 
@@ -39,23 +41,43 @@ const CONDITIONAL_ROUTE = 'kv:conditional-route';
 
 /**
  * Marks a handler that evaluates If-Match / If-None-Match itself. On every other route those headers are refused
- * (ConditionalRequestsGuard): a precondition the route would ignore must not let a stale write through.
+ * (refuseIgnoredPreconditions): a precondition the route would ignore must not let a stale write through.
  */
 export const ConditionalRoute = (): MethodDecorator => SetMetadata(CONDITIONAL_ROUTE, true);
 
-/** Refuses precondition headers on routes that do not evaluate them (400), instead of ignoring them. */
+/** The @ConditionalRoute handlers' templates. */
 @Injectable()
-export class ConditionalRequestsGuard implements CanActivate {
-  constructor(private readonly reflector: Reflector) {}
-
-  canActivate(context: ExecutionContext): boolean {
-    const req = context.switchToHttp().getRequest<Request>();
-    const sent = PRECONDITION_HEADERS.filter((name) => req.headers[name] !== undefined);
-    if (sent.length === 0 || this.reflector.get<boolean>(CONDITIONAL_ROUTE, context.getHandler()) === true) return true;
-    const names = sent.map((name) => name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`));
-    throw new InvalidRequestError(
-      `${names.join(' and ')} ${names.length === 1 ? 'is' : 'are'} not supported on ${req.method} ${req.route?.path ?? req.path}: ` +
-        'conditional requests work on /keys/{key} (If-None-Match and If-Match on GET; If-Match and If-None-Match: * on PUT and DELETE)',
-    );
+export class ConditionalRoutes extends MarkedRoutes {
+  constructor(discovery: DiscoveryService, scanner: MetadataScanner, reflector: Reflector) {
+    super(CONDITIONAL_ROUTE, discovery, scanner, reflector);
   }
+}
+
+/**
+ * Refuses precondition headers (400) on routes that do not evaluate them, instead of ignoring them. A middleware,
+ * not a guard: it costs a header lookup on the requests that carry none (nearly all), where a global guard would
+ * make Nest run its guard pipeline for every request.
+ */
+export function refuseIgnoredPreconditions(conditional: ConditionalRoutes, routes: RouteTable): (req: Request, res: Response, next: NextFunction) => void {
+  return (req, _res, next) => {
+    const headers = req.headers;
+    if (headers['if-match'] === undefined && headers['if-none-match'] === undefined && headers['if-unmodified-since'] === undefined) {
+      next();
+      return;
+    }
+    const template = routes.templateOf(req.method, req.path);
+    if (template === undefined || conditional.has(template)) {
+      next();
+      return;
+    }
+    const names = PRECONDITION_HEADERS.filter((name) => headers[name] !== undefined).map((name) =>
+      name.replace(/(^|-)([a-z])/g, (_m, dash: string, c: string) => `${dash}${c.toUpperCase()}`),
+    );
+    next(
+      new InvalidRequestError(
+        `${names.join(' and ')} ${names.length === 1 ? 'is' : 'are'} not supported on ${req.method} ${template}: ` +
+          'conditional requests work on /keys/{key} (If-None-Match and If-Match on GET; If-Match and If-None-Match: * on PUT and DELETE)',
+      ),
+    );
+  };
 }

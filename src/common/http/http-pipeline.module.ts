@@ -1,17 +1,16 @@
 import { Module } from '@nestjs/common';
-import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
-import { ConditionalRequestsGuard } from './conditional';
+import { DiscoveryModule } from '@nestjs/core';
+import { ConditionalRoutes } from './conditional';
 import { RouteTable } from './route-table';
 import { StreamingRoutes } from './streaming-route';
 
 /**
- * What the HTTP pipeline (app.setup.ts) needs from the application: which routes stream, which methods each path
- * serves (405 and its Allow), and the refusal of preconditions on routes that do not evaluate them (a global
- * guard, after the access guards).
+ * What the HTTP pipeline (app.setup.ts) needs from the application: which routes stream, which evaluate
+ * preconditions, and which methods each path serves (405 and its Allow).
  */
 @Module({
   imports: [DiscoveryModule],
-  providers: [StreamingRoutes, RouteTable, { provide: APP_GUARD, useClass: ConditionalRequestsGuard }],
-  exports: [StreamingRoutes, RouteTable],
+  providers: [StreamingRoutes, ConditionalRoutes, RouteTable],
+  exports: [StreamingRoutes, ConditionalRoutes, RouteTable],
 })
 export class HttpPipelineModule {}

@@ -1,6 +1,7 @@
 import express from 'express';
 import { request as httpRequest } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { requestLifecycle } from './request-lifecycle';
 import { releaseInFlight, RequestsInFlight } from './requests-in-flight.middleware';
 
 describe('RequestsInFlight', () => {
@@ -8,7 +9,8 @@ describe('RequestsInFlight', () => {
     const limiter = new RequestsInFlight(2);
     const held: express.Response[] = [];
     const app = express()
-      .use(limiter.middleware)
+      // As the pipeline mounts it: `finish` runs when each response closes (there, a requestLifecycle observer).
+      .use(requestLifecycle([], [limiter.finish]), limiter.middleware)
       .get('/hold', (_req, res) => void held.push(res))
       .get('/stream', (_req, res) => {
         res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write(': open\n\n');

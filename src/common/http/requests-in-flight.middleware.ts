@@ -8,7 +8,8 @@ type Counted = Response & { [COUNTED]?: RequestsInFlight };
  * HTTP_MAX_REQUESTS_IN_FLIGHT: requests being received, handled or answered at once. Beyond it a request is answered
  * 503 with Retry-After at once, before its body is read: the memory that request bodies and page answers take is
  * bounded by this count times their own bounds, however many clients connect. A watch stream counts only until it
- * has begun (`release`): open streams have their own bound, WATCH_MAX_STREAMS.
+ * has begun (`release`): open streams have their own bound, WATCH_MAX_STREAMS. `finish` must run when each response
+ * is done (it is a `requestLifecycle` observer).
  */
 export class RequestsInFlight {
   private count = 0;
@@ -29,9 +30,11 @@ export class RequestsInFlight {
     }
     this.count++;
     (res as Counted)[COUNTED] = this;
-    res.once('close', () => this.release(res));
     next();
   };
+
+  /** The request's response is done (a `requestLifecycle` observer, which listens for its 'close' already). */
+  readonly finish = (_req: Request, res: Response): void => this.release(res);
 
   /** The request no longer counts (its response closed, or it became a long-lived stream). */
   release(res: Response): void {

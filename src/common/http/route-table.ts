@@ -3,7 +3,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 
 /** What Express's router keeps of a route (router 2.x): its path matchers and its methods. */
 interface RouteLayer {
-  readonly route?: { readonly methods: Record<string, boolean> };
+  readonly route?: { readonly path: string; readonly methods: Record<string, boolean> };
   readonly matchers?: readonly ((path: string) => unknown)[];
 }
 
@@ -24,6 +24,16 @@ export class RouteTable {
     }
     if (methods.has('GET')) methods.add('HEAD');
     return [...methods].sort();
+  }
+
+  /** The template of the route that serves `method` at `path` (HEAD as GET), or undefined when none does. */
+  templateOf(method: string, path: string): string | undefined {
+    const wanted = method === 'HEAD' ? 'get' : method.toLowerCase();
+    for (const layer of this.layers()) {
+      if (!layer.route?.methods[wanted] || !layer.matchers?.some((match) => match(path) !== false)) continue;
+      return layer.route.path;
+    }
+    return undefined;
   }
 
   private layers(): readonly RouteLayer[] {

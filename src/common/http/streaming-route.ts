@@ -1,7 +1,7 @@
-import { Injectable, type OnModuleInit, SetMetadata } from '@nestjs/common';
-import { PATH_METADATA } from '@nestjs/common/constants';
+import { Injectable, SetMetadata } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
 import type { Request } from 'express';
+import { MarkedRoutes } from './marked-routes';
 
 const STREAMING_ROUTE = 'kv:streaming-route';
 
@@ -11,37 +11,16 @@ const STREAMING_ROUTE = 'kv:streaming-route';
  */
 export const StreamingRoute = (): MethodDecorator => SetMetadata(STREAMING_ROUTE, true);
 
-/**
- * The route templates of the @StreamingRoute handlers, for middleware that runs outside Nest's pipeline and
- * must tell streams from ordinary requests: it asks the route the request matched, never its path.
- */
+/** The @StreamingRoute handlers' templates, for the request deadlines (which run outside Nest's pipeline). */
 @Injectable()
-export class StreamingRoutes implements OnModuleInit {
-  private readonly templates = new Set<string>();
-
-  constructor(
-    private readonly discovery: DiscoveryService,
-    private readonly scanner: MetadataScanner,
-    private readonly reflector: Reflector,
-  ) {}
-
-  onModuleInit(): void {
-    for (const { instance, metatype } of this.discovery.getControllers()) {
-      if (!instance || !metatype) continue;
-      const prototype = Object.getPrototypeOf(instance) as Record<string, (...args: unknown[]) => unknown>;
-      for (const name of this.scanner.getAllMethodNames(prototype)) {
-        const handler = prototype[name];
-        if (this.reflector.get<boolean>(STREAMING_ROUTE, handler) !== true) continue;
-        const paths = [Reflect.getMetadata(PATH_METADATA, metatype), Reflect.getMetadata(PATH_METADATA, handler)] as (string | undefined)[];
-        // As Nest joins them into the template Express routes by: `watch` and `/` are `/watch`.
-        this.templates.add(`/${paths.flatMap((p) => (p ?? '').split('/')).filter(Boolean).join('/')}`);
-      }
-    }
+export class StreamingRoutes extends MarkedRoutes {
+  constructor(discovery: DiscoveryService, scanner: MetadataScanner, reflector: Reflector) {
+    super(STREAMING_ROUTE, discovery, scanner, reflector);
   }
 
   /** True when `req` was routed to a streaming handler. */
   matches(req: Request): boolean {
     const template = (req.route as { path?: unknown } | undefined)?.path;
-    return typeof template === 'string' && this.templates.has(template);
+    return typeof template === 'string' && this.has(template);
   }
 }

@@ -38,37 +38,50 @@ export function assignRequestId(req: Request, res: Response): void {
   (req as { id?: string }).id = requestId(req, res);
 }
 
+/** What accessLog needs of pino's logger: the parts pino itself writes each line with (its exported symbols). */
+interface PinoInternals {
+  readonly [pino.symbols.streamSym]: { write(line: string): unknown };
+  readonly [pino.symbols.chindingsSym]: string;
+}
+
 /**
  * The request log, a `requestLifecycle` observer: one JSON line per request when its response is done, with
- * request id, method, url, status, route template and duration in ms
- * (`{"req":{"id","method","url"},"res":{"statusCode"},"responseTime","route"}`, the shape pino-http writes).
+ * request id, method, url, status, route template and duration in ms, exactly as pino would write it
+ * (`{"level","time","pid","hostname","req":{"id","method","url"},"res":{"statusCode"},"responseTime","route","msg"}`,
+ * the shape pino-http writes), on pino's own destination.
  *
- * Written here rather than by pino-http's middleware: profiling `npm run bench` showed that, per request,
- * pino-http's child logger, its three listeners and the two Nest middleware layers it is mounted with cost about
- * as much as the line itself, and this service needs none of them (nothing else logs per request).
+ * The line is built here rather than by `logger.info(object, msg)`: its shape never changes, and pino's generic
+ * walk over the object (serializers, stringifiers, escaping each key) was the largest single cost the service adds
+ * to a request (`npm run bench:layers`). Its strings go through JSON.stringify, so any URL or id is escaped.
  */
-export function logRequest(logger: Logger): RequestObserver {
+export function accessLog(logger: Logger): RequestObserver {
+  const internals = logger as unknown as PinoInternals;
+  const stream = internals[pino.symbols.streamSym];
+  // `,"pid":…,"hostname":"…"`: the bindings pino puts after the time on every line.
+  const bindings = internals[pino.symbols.chindingsSym];
+  const levels = logger.levels.values;
   return (req, res, seconds) => {
     const statusCode = res.statusCode;
     const url = req.originalUrl;
     const level = levelOf(statusCode, url);
     if (!logger.isLevelEnabled(level)) return;
-    logger[level](
-      { req: { id: requestIdOf(req), method: req.method, url }, res: { statusCode }, responseTime: Math.round(seconds * 1000), route: routeOf(req) },
-      statusCode >= 500 ? 'request errored' : res.writableFinished ? 'request completed' : 'request aborted',
+    const msg = statusCode >= 500 ? 'request errored' : res.writableFinished ? 'request completed' : 'request aborted';
+    stream.write(
+      `{"level":${levels[level]},"time":${Date.now()}${bindings},"req":{"id":${JSON.stringify(requestIdOf(req) ?? null)},"method":${JSON.stringify(req.method)},` +
+        `"url":${JSON.stringify(url)}},"res":{"statusCode":${statusCode}},"responseTime":${Math.round(seconds * 1000)},"route":${JSON.stringify(routeOf(req))},"msg":"${msg}"}\n`,
     );
   };
 }
 
 /**
  * The application's pino logger (nestjs-pino makes it Nest's logger): JSON lines on stdout at `level`.
- * nestjs-pino mounts no middleware of its own (`forRoutes: []`): `logRequest` writes the request lines.
+ * nestjs-pino mounts no middleware of its own (`forRoutes: []`): `accessLog` writes the request lines.
  */
 export function loggerOptions(level: LogLevel): Params {
   return {
     pinoHttp: [
-      // logRequest passes plain objects as `req` and `res`: pino-http's serializers of Node's request and response
-      // objects must not see them.
+      // accessLog writes the request lines itself; pino-http's serializers of Node's request and response objects
+      // are not wanted on anything else.
       { level, wrapSerializers: false },
       // Asynchronous writes: a line is queued and written with the ones queued while the previous write was in
       // flight, instead of one blocking write(2) per request on the hot path. pino flushes what is queued when
