@@ -128,7 +128,7 @@ describe('redis driver: webhooks across replicas', () => {
       await other.set(names.webhookLease('s1'), 'owner');
       const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
       let lost = false;
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100 }), () => (lost = true));
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => (lost = true));
       const delivered: number[] = [];
       const deliverNext = async () => {
         const next = await queue.head();

@@ -4,13 +4,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { StoreUnavailableError, WriteOutcomeUnknownError } from '../src/common/errors/domain.errors';
 import { RedisWriter } from '../src/store/redis/redis.writer';
-import { type RedisServer, startRedisServer } from './helpers/redis-server';
+import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { openSse, type SseClient } from './helpers/sse-client';
+import { startTestApp } from './helpers/test-app';
+import { startWebhookReceiver } from './helpers/webhook-receiver';
 import { until } from './helpers/until';
 
 /**
  * RedisWriter against a real primary and replica: what REDIS_MIN_REPLICA_ACKS makes a success mean, group commits,
  * and the honest failure when the replica does not confirm.
  */
+const json = { 'Content-Type': 'application/json' };
+
 describe('RedisWriter (REDIS_MIN_REPLICA_ACKS)', () => {
   let primary: RedisServer;
   let replica: RedisServer;
@@ -44,7 +49,7 @@ describe('RedisWriter (REDIS_MIN_REPLICA_ACKS)', () => {
 
   const writer = (acks: number, timeoutMs = 500) => {
     const shared = connect(primary.url);
-    return { shared, writer: new RedisWriter(shared, acks === 0 ? null : { connection: connect(primary.url), acks, timeoutMs }, '{t}barrier') };
+    return { shared, writer: new RedisWriter(shared, acks === 0 ? null : { connection: connect(primary.url), acks, timeoutMs, sendWithinMs: 5000 }, '{t}barrier') };
   };
   const waits = async (client: Redis) => Number(/cmdstat_wait:calls=(\d+)/.exec(await client.info('commandstats'))?.[1] ?? 0);
 
@@ -98,5 +103,51 @@ describe('RedisWriter (REDIS_MIN_REPLICA_ACKS)', () => {
     expect(await w.run('set', ['{t}async', '1'])).toBe('OK');
     await w.barrier();
     expect(await waits(shared)).toBe(before);
+  });
+
+  it('the service announces a change to watchers and webhooks only once a replica has it', async () => {
+    const receiver = await startWebhookReceiver();
+    const app = await startTestApp({
+      STORE_DRIVER: 'redis',
+      REDIS_URL: primary.url,
+      REDIS_KEY_PREFIX: uniquePrefix(),
+      REDIS_MIN_REPLICA_ACKS: '1',
+      REDIS_REPLICA_ACK_TIMEOUT_MS: '300',
+      WEBHOOK_ALLOWED_HOSTS: '127.0.0.1',
+    });
+    const watchers: SseClient[] = [];
+    try {
+      await fetch(`${app.url}/subscriptions`, { method: 'POST', headers: json, body: JSON.stringify({ url: receiver.url }) });
+      const before = await fetch(`${app.url}/keys/before`, { method: 'PUT', headers: json, body: '{"value":0}' });
+      expect(before.status).toBe(201);
+      const since = (before.headers.get('etag') ?? '').replace(/"/g, '');
+      const live = await openSse(`${app.url}/watch`);
+      watchers.push(live);
+      await receiver.waitFor((hooks) => hooks.length === 1, 10_000);
+
+      replica.pause();
+      try {
+        const unconfirmed = await fetch(`${app.url}/keys/held`, { method: 'PUT', headers: json, body: '{"value":1}' });
+        expect(unconfirmed.status).toBe(504);
+        // Applied by the primary, not confirmed by the replica: nobody is told of it yet.
+        const resumed = await openSse(`${app.url}/watch`, { 'Last-Event-ID': since });
+        watchers.push(resumed);
+        await new Promise((r) => setTimeout(r, 1500));
+        for (const watcher of [live, resumed]) expect(watcher.events().filter((e) => e.data.key === 'held')).toEqual([]);
+        expect(receiver.received.map((h) => h.body.key)).toEqual(['before']);
+      } finally {
+        replica.resume();
+      }
+      // Once the replica has it, each of them hears of it, once.
+      for (const watcher of watchers) await watcher.waitFor(() => watcher.events().some((e) => e.data.key === 'held'), 10_000);
+      await receiver.waitFor((hooks) => hooks.some((h) => h.body.key === 'held'), 10_000);
+      await new Promise((r) => setTimeout(r, 300));
+      for (const watcher of watchers) expect(watcher.events().filter((e) => e.data.key === 'held')).toHaveLength(1);
+      expect(receiver.received.filter((h) => h.body.key === 'held')).toHaveLength(1);
+    } finally {
+      watchers.forEach((w) => w.close());
+      await app.close();
+      await receiver.close();
+    }
   });
 });

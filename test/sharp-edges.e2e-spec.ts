@@ -1,5 +1,7 @@
+import net from 'node:net';
 import request from 'supertest';
 import { raw } from './helpers/raw-http';
+import { killIfRunning, type ServerProcess, startServerProcess } from './helpers/server-process';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
 /**
@@ -213,6 +215,29 @@ describe('sharp edges (e2e)', () => {
       const statuses = [...answer.matchAll(/^HTTP\/1\.1 (\d+)/gm)].map((m) => Number(m[1]));
       expect(statuses).toEqual([200, 200]);
       expect(answer).toContain('{"key":"after-head","value":"served"}');
+    });
+  });
+
+  describe('the built server as a process', () => {
+    let server: ServerProcess | undefined;
+    afterEach(() => killIfRunning(server));
+
+    it('survives CONNECT requests whose clients reset the connection', async () => {
+      server = await startServerProcess({ LOG_LEVEL: 'silent' });
+      const { port } = new URL(server.url);
+      for (let i = 0; i < 20; i++) {
+        await new Promise<void>((resolve) => {
+          const socket = net.connect(Number(port), '127.0.0.1');
+          socket.on('error', () => undefined);
+          socket.write('CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n', () => {
+            socket.resetAndDestroy();
+            resolve();
+          });
+        });
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(server.child.exitCode).toBeNull();
+      expect((await fetch(`${server.url}/health/ready`)).status).toBe(200);
     });
   });
 });

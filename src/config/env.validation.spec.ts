@@ -120,6 +120,17 @@ describe('validateEnvironment', () => {
       expect(() => validateEnvironment(raw)).toThrow(/^[^\n]+$/);
     });
 
+    it('refuses Redis timeouts that the request deadline would answer before them', () => {
+      expect(() => validateEnvironment({ STORE_DRIVER: 'redis', REDIS_COMMAND_TIMEOUT_MS: '40000' })).toThrow(
+        /^Invalid configuration: HTTP_REQUEST_TIMEOUT_MS \(30000\) must be more than REDIS_COMMAND_TIMEOUT_MS \(40000\)/,
+      );
+      expect(() => validateEnvironment({ STORE_DRIVER: 'redis', REDIS_MIN_REPLICA_ACKS: '1', REDIS_REPLICA_ACK_TIMEOUT_MS: '14000' })).toThrow(
+        /must be more than 2 × REDIS_COMMAND_TIMEOUT_MS \+ 2 × REDIS_REPLICA_ACK_TIMEOUT_MS \(32000\)/,
+      );
+      expect(validateEnvironment({ STORE_DRIVER: 'redis', REDIS_MIN_REPLICA_ACKS: '1' }).REDIS_MIN_REPLICA_ACKS).toBe(1);
+      expect(validateEnvironment({ REDIS_COMMAND_TIMEOUT_MS: '40000' }).REDIS_COMMAND_TIMEOUT_MS).toBe(40000);
+    });
+
     it('takes a password with / # @ as REDIS_PASSWORD, with no encoding', () => {
       expect(validateEnvironment({ REDIS_URL: 'redis://host:6379', REDIS_PASSWORD: 'pa/ss#w@rd' }).REDIS_PASSWORD).toBe('pa/ss#w@rd');
       expect(validateEnvironment({ REDIS_URL: 'redis://:pa%2Fss%23@host:6379/2' }).REDIS_URL).toBe('redis://:pa%2Fss%23@host:6379/2');

@@ -23,7 +23,7 @@ function exampleMessage(status: number, method: string, path: string, op: Operat
     case 401:
       return { message: 'An API key is required: send Authorization: Bearer <key> or X-API-Key: <key>' };
     case 403:
-      return { message: `This API key has the read role; this needs ${method === 'get' ? 'read' : subscription ? 'admin' : 'write'}` };
+      return subscription ? { message: 'This API key has the write role; this needs admin' } : { message: 'This API key has the read role; this needs write' };
     case 404:
       return subscription ? { message: 'Subscription not found' } : { message: 'Key not found' };
     case 409:
@@ -51,6 +51,8 @@ function exampleMessage(status: number, method: string, path: string, op: Operat
 export function addErrorExamples(document: OpenAPIObject): OpenAPIObject {
   for (const [path, methods] of Object.entries(document.paths)) {
     for (const [method, op] of Object.entries(methods as Record<string, Operation>)) {
+      // Every key may read: a 403 cannot happen on a read of keys (the subscriptions need an admin key).
+      if (method === 'get' && !path.startsWith('/subscriptions')) delete op.responses?.['403'];
       for (const [code, response] of Object.entries(op.responses ?? {})) {
         const status = Number(code);
         const json = response.content?.['application/json'];

@@ -39,6 +39,6 @@ export class KvExpressAdapter extends ExpressAdapter {
       }),
     );
     // Node closes a CONNECT (a proxy tunnel request) without a word unless someone listens: this is no proxy.
-    this.getHttpServer().on('connect', (req: http.IncomingMessage, socket: Socket) => answerConnect(req, socket));
+    this.getHttpServer().on('connect', (req: http.IncomingMessage, socket: Socket) => answerConnect(req, socket, this.settings.HTTP_REQUEST_TIMEOUT_MS));
   }
 }

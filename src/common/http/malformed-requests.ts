@@ -31,7 +31,11 @@ export function answerOutsideApp(res: ServerResponse, status: number, message: s
 }
 
 /** The JSON 405 to a CONNECT (a request to open a tunnel, as to a proxy), then the end of the connection. */
-export function answerConnect(req: IncomingMessage, socket: Socket): void {
+export function answerConnect(req: IncomingMessage, socket: Socket, lingerMs: number): void {
+  // Node removed its own error handler when it handed the socket over: a reset must not become an uncaught error.
+  socket.on('error', () => socket.destroy());
+  // And a client that never reads the answer must not hold the socket.
+  setTimeout(() => socket.destroy(), lingerMs).unref();
   const body = errorJson(405, `CONNECT is not supported: kv-store is not a proxy (asked for ${req.url ?? ''})`);
   socket.end(
     `HTTP/1.1 405 ${STATUS_CODES[405]}\r\nAllow: GET, HEAD, POST, PUT, DELETE\r\nContent-Type: application/json; charset=utf-8\r\n` +

@@ -47,6 +47,7 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
                     connection: redis.writer,
                     acks: config.getOrThrow('REDIS_MIN_REPLICA_ACKS', { infer: true }),
                     timeoutMs: config.getOrThrow('REDIS_REPLICA_ACK_TIMEOUT_MS', { infer: true }),
+                    sendWithinMs: config.getOrThrow('REDIS_COMMAND_TIMEOUT_MS', { infer: true }),
                   },
               names.barrier,
             ),
@@ -87,7 +88,7 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
         { provide: SubscriptionRepository, useExisting: RedisSubscriptionRepository },
         {
           provide: WebhookQueues,
-          inject: [RedisConnections, RedisKeyspace, RedisSubscriptionRepository, ChangeFeed, getToken(KV_WEBHOOK_DELIVERIES_TOTAL), AppConfig],
+          inject: [RedisConnections, RedisKeyspace, RedisSubscriptionRepository, ChangeFeed, getToken(KV_WEBHOOK_DELIVERIES_TOTAL), AppConfig, RedisKeyspaceView],
           useFactory: (
             redis: RedisConnections,
             keyspace: RedisKeyspace,
@@ -95,12 +96,21 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
             feed: ChangeFeed,
             deliveries: Counter<string>,
             config: AppConfig,
+            view: RedisKeyspaceView,
           ) =>
-            new RedisWebhookQueues(redis.client, keyspace, repository, feed, deliveryCounter(deliveries), {
-              leaseMs: config.getOrThrow('WEBHOOK_LEASE_MS', { infer: true }),
-              history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
-              historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
-            }),
+            new RedisWebhookQueues(
+              redis.client,
+              keyspace,
+              repository,
+              feed,
+              deliveryCounter(deliveries),
+              {
+                leaseMs: config.getOrThrow('WEBHOOK_LEASE_MS', { infer: true }),
+                history: config.getOrThrow('WATCH_HISTORY', { infer: true }),
+                historyBytes: config.getOrThrow('WATCH_HISTORY_BYTES', { infer: true }),
+              },
+              () => view.keyspace?.base ?? 0,
+            ),
         },
       ],
       exports: [KeyValueStore, ChangeFeed, SubscriptionRepository, WebhookQueues],

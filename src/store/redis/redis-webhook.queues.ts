@@ -54,6 +54,11 @@ export interface RedisQueuesOptions {
   readonly historyBytes: number;
 }
 
+/** How far a replica's change feed has announced events: its position, and the base of its keyspace. */
+export interface Announced extends KeyspacePosition {
+  readonly base: number;
+}
+
 /** Flat `[name, value, ...]` replies of XINFO as an object. */
 function fieldsOf(flat: unknown[]): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -90,8 +95,8 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     private readonly owner: string,
     private readonly options: RedisQueuesOptions,
     private readonly count: DeliveryCounter,
-    /** How far this replica's change feed has announced events (ChangeFeed.position). */
-    private readonly announced: () => KeyspacePosition,
+    /** How far this replica's change feed has announced events, and where its keyspace began. */
+    private readonly announced: () => Announced,
     private readonly lost: () => void,
   ) {
     this.feed = keyspace.feed;
@@ -130,10 +135,14 @@ export class RedisDeliveryQueue implements DeliveryQueue {
         continue;
       }
       const event = toEvent([id, fields]);
-      // Not before the change feed announced it (it wakes the lanes when it does): with REDIS_MIN_REPLICA_ACKS,
-      // that is once replicas have it, so no webhook is sent an event a failover may take back.
+      // Not before this replica's change feed announced it (it wakes the lanes when it does): with
+      // REDIS_MIN_REPLICA_ACKS, that is once replicas have it, so no webhook is sent an event a failover may take
+      // back. An event of another keyspace is older than the announced one when its revision is at or below the
+      // announced keyspace's base (a new keyspace continues above every revision before it): it goes; a newer one
+      // waits until the feed has learned its keyspace.
       const announced = this.announced();
-      if (event.keyspace === announced.keyspace && event.revision > announced.revision) return null;
+      const ready = event.keyspace === announced.keyspace ? event.revision <= announced.revision : event.revision <= announced.base;
+      if (!ready) return null;
       this.current = id;
       const attempts = id === this.retried.entry ? this.retried.attempts : 0;
       return toDelivery(this.subscription, event, attempts);
@@ -319,6 +328,8 @@ export class RedisWebhookQueues extends WebhookQueues {
     private readonly feed: ChangeFeed,
     private readonly count: DeliveryCounter,
     private readonly options: RedisQueuesOptions,
+    /** The revision the current keyspace began at (RedisKeyspaceView), for events of other keyspaces. */
+    private readonly keyspaceBase: () => number = () => 0,
   ) {
     super();
     this.redis = client as Client;
@@ -451,7 +462,7 @@ export class RedisWebhookQueues extends WebhookQueues {
 
   /** A queue for a subscription whose lease this replica just took. */
   private queue(subscription: Subscription): RedisDeliveryQueue {
-    const queue: RedisDeliveryQueue = new RedisDeliveryQueue(this.redis, this.keyspace, subscription, this.owner, this.options, this.count, () => this.feed.position, () => {
+    const queue: RedisDeliveryQueue = new RedisDeliveryQueue(this.redis, this.keyspace, subscription, this.owner, this.options, this.count, () => ({ ...this.feed.position, base: this.keyspaceBase() }), () => {
       // Another replica holds the lease now (this one stalled past it), or the subscription is gone: leave it.
       if (this.held.get(subscription.id) === queue) this.drop(subscription.id);
     });

@@ -1,5 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
-import { WriteOutcomeUnknownError } from '../../common/errors/domain.errors';
+import { StoreUnavailableError, WriteOutcomeUnknownError } from '../../common/errors/domain.errors';
 import { guardRedisWrite, writeFailure } from './redis.connection';
 
 /** REDIS_MIN_REPLICA_ACKS and where to wait for them. */
@@ -8,6 +8,11 @@ export interface ReplicaAcks {
   readonly connection: Redis;
   readonly acks: number;
   readonly timeoutMs: number;
+  /**
+   * REDIS_COMMAND_TIMEOUT_MS: a write still queued this long after it arrived (the groups before it were slow) is
+   * refused as never sent (503, nothing written) instead of going out after its request has been answered.
+   */
+  readonly sendWithinMs: number;
 }
 
 /** Commands of one group commit at most: a bound on what one WAIT covers, so a burst is answered in steps. */
@@ -16,6 +21,7 @@ const MAX_BATCH = 256;
 type Call = (...args: (string | number)[]) => Promise<unknown>;
 
 interface Queued {
+  readonly queuedAt: number;
   readonly name: string;
   readonly args: (string | number)[];
   resolve(reply: unknown): void;
@@ -59,11 +65,11 @@ export class RedisWriter {
   run(name: string, args: (string | number)[]): Promise<unknown> {
     if (this.replicas === null) return guardRedisWrite(() => (this.client as unknown as Record<string, Call>)[name](...args));
     return new Promise((resolve, reject) => {
-      this.queue.push({ name, args, resolve, reject });
+      this.queue.push({ queuedAt: performance.now(), name, args, resolve, reject });
       if (this.flushing) return;
       this.flushing = true;
-      // Writes started in the same turn (a Promise.all) share the first group.
-      queueMicrotask(() => void this.flush());
+      // Writes started in the same turn (a Promise.all) share the first group. flush settles every write itself.
+      queueMicrotask(() => void this.flush().catch(() => undefined));
     });
   }
 
@@ -78,10 +84,30 @@ export class RedisWriter {
 
   private async flush(): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.commit(this.queue.splice(0, MAX_BATCH));
+      while (this.queue.length > 0) {
+        const batch = this.sendable(this.queue.splice(0, MAX_BATCH));
+        if (batch.length === 0) continue;
+        try {
+          await this.commit(batch);
+        } catch (error) {
+          // A failure of the client itself, before or after sending: nobody can say what was applied.
+          for (const write of batch) write.reject(writeFailure(error));
+        }
+      }
     } finally {
       this.flushing = false;
     }
+  }
+
+  /** The writes of `batch` still within REDIS_COMMAND_TIMEOUT_MS of arriving; the others are refused, unsent. */
+  private sendable(batch: Queued[]): Queued[] {
+    const { sendWithinMs } = this.replicas as ReplicaAcks;
+    const cutoff = performance.now() - sendWithinMs;
+    return batch.filter((write) => {
+      if (write.queuedAt >= cutoff) return true;
+      write.reject(new StoreUnavailableError(`not sent within REDIS_COMMAND_TIMEOUT_MS=${sendWithinMs}: the writes before it were waiting for replicas`));
+      return false;
+    });
   }
 
   private refreshSlots(): void {
