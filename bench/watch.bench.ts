@@ -3,19 +3,24 @@
  *
  * Starts the built server as a child process, opens N concurrent SSE watchers on it (1000 and 10000 by
  * default) from this process, then issues writes one at a time and measures, for every event and every
- * watcher, the delay from the write's HTTP response to the event's arrival: p50, p99 and max, and the
+ * watcher, the delay from the write's request being sent to the event's arrival (the server fans an event out
+ * before it answers the write, so the write's own processing counts in the delay): p50, p99 and max, and the
  * time until the last watcher had each event. Server memory per watcher is its RSS growth divided by N.
- * Server and load generator are pinned to different CPUs when `taskset` exists. Results go to
+ * Each count runs `--rounds=3` times (a new server each) and reports the medians. Server and load generator are
+ * pinned to different CPUs when `taskset` exists. Results go to
  * bench/results/watch-<date>.json. Traffic stays on 127.0.0.1.
  */
-import { type ChildProcess, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import http from 'node:http';
+import net from 'node:net';
 import { join } from 'node:path';
 import { startServerProcess } from '../test/helpers/server-process';
+import { liveMemory, median, rssBytes, setting, today, writeResult } from './lib/harness';
 
-const COUNTS = process.argv.slice(2).map(Number).filter((n) => n > 0);
+const COUNTS = process.argv.slice(2).filter((arg) => !arg.startsWith('--')).map(Number).filter((n) => n > 0);
 const counts = COUNTS.length > 0 ? COUNTS : [1000, 10_000];
+/** Rounds per count (a new server each), reported as medians: one round on this shared machine can be off by 1.5x. */
+const ROUNDS = setting('rounds', 3);
 const WRITES = 30;
 const WRITE_GAP_MS = 200;
 
@@ -28,68 +33,61 @@ const hasTaskset = (() => {
   }
 })();
 
-const rssKiB = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const rssKiB = (pid: number) => rssBytes(pid) / 1024;
 
-/** The server's memory after a full GC, via bench/memory-probe.cjs (SIGUSR2 -> one MEMORY line on stderr). */
-function liveMemory(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
-  return new Promise((resolve) => {
-    let text = '';
-    const onData = (chunk: Buffer) => {
-      text += chunk.toString();
-      const match = /MEMORY (\{.*\})\n/.exec(text);
-      if (match) {
-        child.stderr!.off('data', onData);
-        resolve(JSON.parse(match[1]) as NodeJS.MemoryUsage);
-      }
-    };
-    child.stderr!.on('data', onData);
-    child.kill('SIGUSR2');
-  });
-}
 const pct = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 
 const ID = Buffer.from('id: ');
 const CONNECTED = Buffer.from(': connected');
+const COLON = 0x3a;
+const OK_STATUS = Buffer.from('HTTP/1.1 200');
 
 /**
- * One watcher: records when each revision (1..WRITES) arrived. Kept lean (Buffer scanning, a typed
- * array) so that what is measured is the server, not this load generator's own parsing.
+ * One watcher: records when each revision (1..WRITES) arrived. It speaks HTTP/1.1 on a raw socket and scans the
+ * bytes (chunk framing included) for `id: `, with a typed array per watcher: Node's HTTP client costs several times
+ * more per event, and on 10,000 sockets that cost, not the server's, would be what the delays measure.
  */
 function watcher(url: string, onReady: () => void, onError: (e: Error) => void) {
   const arrivals = new Float64Array(WRITES + 1).fill(-1);
-  const req = http.get(`${url}/watch`, { agent: false }, (res) => {
-    if (res.statusCode !== 200) return onError(new Error(`watch answered ${res.statusCode}`));
-    let ready = false;
-    res.on('data', (chunk: Buffer) => {
-      const now = performance.now();
-      if (!ready && chunk.indexOf(CONNECTED) >= 0) {
+  const { hostname, port } = new URL(url);
+  const socket = net.connect(Number(port), hostname, () => socket.write(`GET /watch HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
+  let ready = false;
+  socket.on('data', (chunk: Buffer) => {
+    const now = performance.now();
+    if (!ready) {
+      if (!chunk.subarray(0, 12).equals(OK_STATUS)) return onError(new Error(`watch answered ${chunk.subarray(0, 40).toString()}`));
+      if (chunk.indexOf(CONNECTED) >= 0) {
         ready = true;
         onReady();
       }
-      for (let i = chunk.indexOf(ID); i >= 0; i = chunk.indexOf(ID, i + 4)) {
-        let revision = 0;
-        for (let j = i + 4; chunk[j] >= 0x30 && chunk[j] <= 0x39; j++) revision = revision * 10 + chunk[j] - 0x30;
-        if (revision <= WRITES && arrivals[revision] < 0) arrivals[revision] = now;
-      }
-    });
+    }
+    for (let i = chunk.indexOf(ID); i >= 0; i = chunk.indexOf(ID, i + 4)) {
+      // `id: <keyspace>:<revision>` (a keyspace id has no colon).
+      let j = chunk.indexOf(COLON, i + 4);
+      let revision = 0;
+      for (j++; chunk[j] >= 0x30 && chunk[j] <= 0x39; j++) revision = revision * 10 + chunk[j] - 0x30;
+      if (revision <= WRITES && arrivals[revision] < 0) arrivals[revision] = now;
+    }
   });
-  req.on('error', onError);
-  return { arrivals, close: () => req.destroy() };
+  socket.on('error', onError);
+  return { arrivals, close: () => socket.destroy() };
 }
 
+/** Sends a write; resolves with the time it was sent, once it has been answered 200. */
 function post(url: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const req = http.request(`${url}/set`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, agent: false }, (res) => {
       res.resume();
-      res.on('end', () => resolve(performance.now()));
+      res.on('end', () => (res.statusCode === 200 ? resolve(sent) : reject(new Error(`POST /set answered ${res.statusCode}`))));
     });
     req.on('error', reject);
+    const sent = performance.now();
     req.end(body);
   });
 }
 
 async function run(n: number) {
-  const server = await startServerProcess({ WATCH_MAX_STREAMS: String(n + 10) }, 30_000, [
+  const server = await startServerProcess({ WATCH_MAX_STREAMS: String(n + 10), WATCH_MAX_STREAMS_PER_CLIENT: String(n + 10) }, 30_000, [
     '--expose-gc',
     '--require',
     join(__dirname, 'memory-probe.cjs'),
@@ -134,7 +132,7 @@ async function run(n: number) {
           missing++;
           continue;
         }
-        delays.push(Math.max(0, arrived - at));
+        delays.push(arrived - at);
         latest = Math.max(latest, arrived - at);
       }
       lastWatcher.push(latest);
@@ -162,18 +160,30 @@ async function run(n: number) {
 async function main() {
   const runs = [];
   for (const n of counts) {
-    const r = await run(n);
-    runs.push(r);
+    const rounds = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      const r = await run(n);
+      rounds.push(r);
+      console.log(
+        `${r.watchers} watchers, round ${round + 1}: ${r.deliveries} deliveries (${r.missing} missing); delay p50 ${r.delayMs.p50.toFixed(1)} ms, ` +
+          `p99 ${r.delayMs.p99.toFixed(1)} ms, max ${r.delayMs.max.toFixed(1)} ms; every watcher within p50 ${r.allWatchersMs.p50.toFixed(1)} ms, ` +
+          `p99 ${r.allWatchersMs.p99.toFixed(1)} ms; server memory per watcher: ${r.serverLiveHeapPerWatcherKiB.toFixed(1)} KiB live heap, ${r.serverRssPerWatcherKiB.toFixed(1)} KiB RSS`,
+      );
+    }
+    const summary = {
+      watchers: n,
+      rounds: rounds.length,
+      medianDelayMs: { p50: median(rounds.map((r) => r.delayMs.p50)), p99: median(rounds.map((r) => r.delayMs.p99)), max: median(rounds.map((r) => r.delayMs.max)) },
+      p99PerRoundMs: rounds.map((r) => Number(r.delayMs.p99.toFixed(1))),
+      details: rounds,
+    };
+    runs.push(summary);
     console.log(
-      `${r.watchers} watchers: ${r.deliveries} deliveries (${r.missing} missing); delay p50 ${r.delayMs.p50.toFixed(1)} ms, ` +
-        `p99 ${r.delayMs.p99.toFixed(1)} ms, max ${r.delayMs.max.toFixed(1)} ms; every watcher within p50 ${r.allWatchersMs.p50.toFixed(1)} ms, ` +
-        `p99 ${r.allWatchersMs.p99.toFixed(1)} ms; server memory per watcher: ${r.serverLiveHeapPerWatcherKiB.toFixed(1)} KiB live heap, ${r.serverRssPerWatcherKiB.toFixed(1)} KiB RSS`,
+      `${n} watchers, median of ${rounds.length} rounds: delay p50 ${summary.medianDelayMs.p50.toFixed(1)} ms, p99 ${summary.medianDelayMs.p99.toFixed(1)} ms ` +
+        `(per round: ${summary.p99PerRoundMs.join(', ')}), max ${summary.medianDelayMs.max.toFixed(1)} ms`,
     );
   }
-  const dir = join(__dirname, 'results');
-  mkdirSync(dir, { recursive: true });
-  const file = join(dir, `watch-${new Date().toISOString().slice(0, 10)}.json`);
-  writeFileSync(file, `${JSON.stringify({ node: process.version, date: new Date().toISOString(), runs }, null, 2)}\n`);
+  const file = writeResult(`watch-${today()}.json`, JSON.stringify({ node: process.version, date: new Date().toISOString(), runs }, null, 2));
   console.log(`written ${file}`);
 }
 

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import http from 'node:http';
+import net from 'node:net';
 import request from 'supertest';
 import { ChangeFeed } from '../src/store/change-feed';
 import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
@@ -301,5 +302,82 @@ describe.each(DRIVERS)('GET /watch (e2e, real event streams, %s driver)', (drive
       setTimeout(() => set({ x: 'y' }).then(() => undefined, reject), 50);
     });
     expect(text).toMatch(/id: [0-9a-f]{12}:1\nevent: put\ndata: \{"type":"put","key":"x","value":"y","keyspace":"[0-9a-f]{12}","revision":1,/);
+  });
+
+  /** Opens a watch over a raw socket with `requestText` and resolves with what arrived once `done(text)` holds. */
+  const rawWatch = (requestText: string, write: () => Promise<unknown>, done: (text: string) => boolean) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = net.connect(Number(new URL(t.url).port), '127.0.0.1', () => socket.write(requestText));
+      let text = '';
+      let wrote = false;
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (!wrote && text.includes(': connected')) {
+          wrote = true;
+          write().catch(reject);
+        }
+        if (done(text)) {
+          socket.destroy();
+          resolve(text);
+        }
+      });
+      socket.on('error', reject);
+    });
+
+  /** The body of a chunked HTTP/1.1 response, checking that every chunk's size line gives its exact length. */
+  function dechunk(text: string): string[] {
+    const chunks: string[] = [];
+    let at = text.indexOf('\r\n\r\n') + 4;
+    for (;;) {
+      const line = text.indexOf('\r\n', at);
+      if (line < 0) return chunks;
+      const size = parseInt(text.slice(at, line), 16);
+      expect(text.slice(at, line)).toMatch(/^[0-9a-f]+$/);
+      if (line + 2 + size + 2 > text.length) return chunks;
+      expect(text.slice(line + 2 + size, line + 4 + size)).toBe('\r\n');
+      chunks.push(text.slice(line + 2, line + 2 + size));
+      at = line + 4 + size;
+    }
+  }
+
+  it('frames events as exact HTTP/1.1 chunks: one per event, one per multi-pair write', async () => {
+    t = await startTestApp(driver.env());
+    const host = new URL(t.url).host;
+    const text = await rawWatch(
+      `GET /watch HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      async () => {
+        await set({ a: 'é' });
+        await set({ b: 1, c: 2 });
+      },
+      (received) => dechunk(received).some((chunk) => chunk.includes('"key":"c"')),
+    );
+    const events = dechunk(text).filter((chunk) => chunk.includes('event: put'));
+    expect(events).toHaveLength(2);
+    expect(events[0]).toMatch(/^id: [0-9a-f]{12}:1\nevent: put\ndata: \{[^\n]*"key":"a"[^\n]*\}\n\n$/);
+    expect(events[1]).toMatch(/^id: [0-9a-f]{12}:2\nevent: put\ndata: [^\n]*\n\nid: [0-9a-f]{12}:3\nevent: put\ndata: [^\n]*\n\n$/);
+  });
+
+  it('streams to an HTTP/1.0 client without chunk framing', async () => {
+    t = await startTestApp(driver.env());
+    const text = await rawWatch(
+      'GET /watch HTTP/1.0\r\n\r\n',
+      () => set({ a: 1 }),
+      (received) => received.includes('"key":"a"') && received.endsWith('\n\n'),
+    );
+    expect(text).not.toMatch(/transfer-encoding/i);
+    expect(text.slice(text.indexOf('\r\n\r\n') + 4)).toMatch(/: connected\n\nid: [0-9a-f]{12}:1\nevent: put\ndata: \{[^\n]*"key":"a"[^\n]*\}\n\n$/);
+  });
+
+  it('streams a watch pipelined behind another request after that request is answered', async () => {
+    t = await startTestApp(driver.env());
+    const host = new URL(t.url).host;
+    const text = await rawWatch(
+      `GET /health/live HTTP/1.1\r\nHost: ${host}\r\n\r\nGET /watch HTTP/1.1\r\nHost: ${host}\r\n\r\n`,
+      () => set({ a: 1 }),
+      (received) => received.includes('"key":"a"') && received.endsWith('\r\n'),
+    );
+    const watchResponse = text.slice(text.indexOf('HTTP/1.1', 1));
+    expect(watchResponse).toMatch(/^HTTP\/1\.1 200/);
+    expect(dechunk(watchResponse).join('')).toMatch(/: connected\n\nid: [0-9a-f]{12}:1\nevent: put\n/);
   });
 });

@@ -224,3 +224,26 @@ export function writeResult(name: string, text: string): string {
   writeFileSync(file, text.endsWith('\n') ? text : `${text}\n`);
   return file;
 }
+
+/** A process's resident set size, from /proc. */
+export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+
+/**
+ * A server's memory after a full GC: the server runs with `--expose-gc --require bench/memory-probe.cjs`, which
+ * answers SIGUSR2 with one MEMORY line on stderr.
+ */
+export function liveMemory(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
+  return new Promise((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString();
+      const match = /MEMORY (\{.*\})\n/.exec(text);
+      if (match) {
+        child.stderr!.off('data', onData);
+        resolve(JSON.parse(match[1]) as NodeJS.MemoryUsage);
+      }
+    };
+    child.stderr!.on('data', onData);
+    child.kill('SIGUSR2');
+  });
+}

@@ -1,0 +1,171 @@
+/**
+ * Memory per key (a script, not a test): `npm run bench:memory [-- --keys=1000000 --key-bytes=16 --value-bytes=32]`.
+ *
+ * Loads the same keys into the built service (memory driver, default settings) and into a private redis-server
+ * (no persistence), each the way its clients bulk-write: `POST /set` with maps of KV_MAX_BATCH_KEYS pairs, and
+ * pipelined `MSET` of as many pairs, a few batches in flight. For each it reads the process's RSS from /proc before
+ * and after the load (the service after a full GC, through bench/memory-probe.cjs; Redis after its own lazy
+ * frees settle) and divides the growth by the number of keys. Also shown: the service's live heap per key and
+ * Redis's `used_memory` per key (what the allocator was asked for, without fragmentation). Both processes run on
+ * the same CPU in turn; traffic stays on 127.0.0.1. Results go to bench/results/memory-<date>.json and .md.
+ */
+import type { ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import { join } from 'node:path';
+import Redis from 'ioredis';
+import { startRedisServer } from '../test/helpers/redis-server';
+import { startServerProcess } from '../test/helpers/server-process';
+import { liveMemory, LOADGEN_CPU, pin, rssBytes, SERVER_CPU, setting, stopChild, today, writeResult } from './lib/harness';
+
+const KEYS = setting('keys', 1_000_000);
+const KEY_BYTES = setting('key-bytes', 16);
+const VALUE_BYTES = setting('value-bytes', 32);
+/** Pairs per bulk write: the service's default KV_MAX_BATCH_KEYS. */
+const BATCH = 1000;
+const IN_FLIGHT = 4;
+
+/** Key number `i`, padded to KEY_BYTES: `k:000000000042`. */
+function keyOf(i: number): string {
+  const digits = String(i);
+  return `k:${digits.padStart(KEY_BYTES - 2, '0')}`;
+}
+
+/** A value of VALUE_BYTES bytes: for the service a JSON string of that many bytes (its quotes included). */
+const RAW_VALUE = 'v'.repeat(VALUE_BYTES);
+const JSON_VALUE = 'v'.repeat(Math.max(0, VALUE_BYTES - 2));
+
+/** Runs `batches` bulk writes, IN_FLIGHT at a time. */
+async function load(write: (from: number, to: number) => Promise<void>): Promise<number> {
+  const started = performance.now();
+  let next = 0;
+  const worker = async () => {
+    while (next < KEYS) {
+      const from = next;
+      next = Math.min(KEYS, next + BATCH);
+      await write(from, next);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return (performance.now() - started) / 1000;
+}
+
+/** The service's memory after a full GC, with RSS read once the GC's pages were given back (as for Redis). */
+async function gcAndMeasure(child: ChildProcess): Promise<{ rss: number; heapUsed: number }> {
+  const { heapUsed } = await liveMemory(child);
+  await new Promise((r) => setTimeout(r, 200));
+  return { rss: rssBytes(child.pid!), heapUsed };
+}
+
+function postSet(url: string, body: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${url}/set`, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`POST /set answered ${res.statusCode}: ${text}`))));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+interface Result {
+  readonly server: string;
+  readonly keys: number;
+  readonly loadSeconds: number;
+  readonly rssBefore: number;
+  readonly rssAfter: number;
+  readonly rssPerKey: number;
+  /** The service: live V8 heap per key after a full GC; Redis: used_memory per key. */
+  readonly heapPerKey: number;
+}
+
+async function measureService(): Promise<Result> {
+  const server = await startServerProcess({ LOG_LEVEL: 'warn' }, 30_000, ['--expose-gc', '--require', join(__dirname, 'memory-probe.cjs')]);
+  pin(server.child.pid!, SERVER_CPU);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
+  http.globalAgent = agent;
+  try {
+    const before = await gcAndMeasure(server.child);
+    const loadSeconds = await load((from, to) => {
+      const pairs: Record<string, string> = {};
+      for (let i = from; i < to; i++) pairs[keyOf(i)] = JSON_VALUE;
+      return postSet(server.url, JSON.stringify(pairs));
+    });
+    const after = await gcAndMeasure(server.child);
+    return {
+      server: 'service (memory driver)',
+      keys: KEYS,
+      loadSeconds,
+      rssBefore: before.rss,
+      rssAfter: after.rss,
+      rssPerKey: (after.rss - before.rss) / KEYS,
+      heapPerKey: (after.heapUsed - before.heapUsed) / KEYS,
+    };
+  } finally {
+    agent.destroy();
+    await stopChild(server);
+  }
+}
+
+async function measureRedis(): Promise<Result> {
+  const redis = await startRedisServer();
+  pin(redis.pid, SERVER_CPU);
+  const client = new Redis(redis.url, { lazyConnect: true });
+  await client.connect();
+  const usedMemory = async () => Number(/used_memory:(\d+)/.exec(await client.info('memory'))![1]);
+  try {
+    const usedBefore = await usedMemory();
+    const rssBefore = rssBytes(redis.pid);
+    const loadSeconds = await load(async (from, to) => {
+      const args: string[] = [];
+      for (let i = from; i < to; i++) args.push(keyOf(i), RAW_VALUE);
+      await client.mset(args);
+    });
+    await new Promise((r) => setTimeout(r, 500));
+    const usedAfter = await usedMemory();
+    const rssAfter = rssBytes(redis.pid);
+    return {
+      server: `redis-server ${/redis_version:(\S+)/.exec(await client.info('server'))![1]}`,
+      keys: KEYS,
+      loadSeconds,
+      rssBefore,
+      rssAfter,
+      rssPerKey: (rssAfter - rssBefore) / KEYS,
+      heapPerKey: (usedAfter - usedBefore) / KEYS,
+    };
+  } finally {
+    client.disconnect();
+    await redis.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  pin(process.pid, LOADGEN_CPU);
+  console.log(`loading ${KEYS.toLocaleString('en')} keys of ${KEY_BYTES} bytes with values of ${VALUE_BYTES} bytes into each server`);
+  const redis = await measureRedis();
+  const service = await measureService();
+  const ratio = service.rssPerKey / redis.rssPerKey;
+  const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+  const lines = [
+    `Memory per key, ${KEYS.toLocaleString('en')} keys (${KEY_BYTES}-byte keys, ${VALUE_BYTES}-byte values), ${today()}, Node ${process.version}`,
+    '',
+    '| server | RSS before | RSS after | RSS per key | heap per key | load time |',
+    '|---|---:|---:|---:|---:|---:|',
+    ...[service, redis].map(
+      (r) =>
+        `| ${r.server} | ${mib(r.rssBefore)} | ${mib(r.rssAfter)} | ${r.rssPerKey.toFixed(0)} B | ${r.heapPerKey.toFixed(0)} B | ${r.loadSeconds.toFixed(1)} s |`,
+    ),
+    '',
+    `service / Redis, RSS per key: ${ratio.toFixed(2)}x (target: at most 2x). "heap per key" is the service's live V8 heap after a full GC, and Redis's used_memory.`,
+  ];
+  console.log(lines.join('\n'));
+  writeResult(`memory-${today()}.md`, lines.join('\n'));
+  const file = writeResult(`memory-${today()}.json`, JSON.stringify({ node: process.version, date: new Date().toISOString(), keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, ratio, runs: [service, redis] }, null, 2));
+  console.log(`written ${file}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
