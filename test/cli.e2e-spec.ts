@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { freePort } from './helpers/free-port';
 import { jsonLines, kv, setPairs, start, watchStreams } from './helpers/kv-cli';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
@@ -404,4 +405,46 @@ describe('kv watch across a server restart (Redis driver: revisions carry on)', 
     expect(resumedAfter).toBeGreaterThanOrEqual(revisions[0]);
     expect(resumedAfter).toBeLessThan(revisions[1]);
   }, 40_000);
+});
+
+describe('kv watch resumes from the exact position the server sent', () => {
+  let server: ServerProcess | undefined;
+  let standIn: http.Server | undefined;
+
+  afterAll(async () => {
+    await killIfRunning(server);
+    await new Promise((resolve) => (standIn ? standIn.close(resolve) : resolve(null)));
+  });
+
+  it('sends back <keyspace>:<revision> as Last-Event-ID, so a server with another history resets it instead of replaying', async () => {
+    const port = await freePort();
+    server = await startServerProcess({ PORT: String(port) });
+    const url = server.url;
+    const watcher = start(['watch', '--json'], { KV_URL: url });
+    await until(async () => (await watchStreams(url)) === 1, 10_000);
+    await setPairs(url, { a: 1, b: 2 });
+    await until(() => jsonLines(watcher.stdout()).length === 2, 5000);
+    const last = jsonLines(watcher.stdout())[1];
+    expect(last).toMatchObject({ key: 'b', keyspace: expect.stringMatching(/^[0-9a-f]{12}$/), revision: 2 });
+
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toEqual({ code: 0, signal: null });
+    // What answers on the port now records where the client asks to resume from (a bare 2 would be read as revision 2
+    // of whatever keyspace that server has: another history under the same numbers).
+    const resumedFrom: (string | undefined)[] = [];
+    standIn = http.createServer((req, res) => {
+      resumedFrom.push(req.headers['last-event-id'] as string | undefined);
+      res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+      res.write('retry: 60000\n: connected\n\n');
+    });
+    await new Promise<void>((resolve) => standIn!.listen(port, '127.0.0.1', resolve));
+    await until(() => resumedFrom.length === 1, 15_000);
+    expect(resumedFrom[0]).toBe(`${last.keyspace}:2`);
+
+    watcher.child.kill('SIGINT');
+    const { code, stderr } = await watcher.exited;
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/reconnected, resuming after revision 2\b/);
+    standIn.closeAllConnections();
+  });
 });

@@ -21,6 +21,8 @@ export interface WatchOptions {
   readonly since?: number;
   /** Ends the watch (the promise then resolves). */
   readonly signal: AbortSignal;
+  /** How long a stream may deliver nothing at all before it is replaced (default IDLE_TIMEOUT_MS). */
+  readonly idleTimeoutMs?: number;
 }
 
 export interface WatchHandlers {
@@ -43,7 +45,13 @@ const MIN_RECONNECT_DELAY_MS = 100;
  * A stream that delivers nothing at all (not even the heartbeat the server sends every WATCH_HEARTBEAT_MS, 15 s by
  * default) for this long is presumed dead (a silently dropped connection never errors) and is replaced.
  */
-const IDLE_TIMEOUT_MS = 60_000;
+export const IDLE_TIMEOUT_MS = 60_000;
+
+/** A position the server sends as an event id: `<keyspace>:<revision>`, or a bare revision. */
+const POSITION = /^(?:[0-9a-f]{12}:)?\d+$/;
+
+/** The revision of a position, for messages. */
+const revisionOf = (position: string): string => position.slice(position.indexOf(':') + 1);
 
 /**
  * Follows /watch until `signal` aborts: prints each change once, and when the stream drops (network, server restart,
@@ -57,8 +65,12 @@ export async function watchChanges(client: KvHttpClient, options: WatchOptions, 
 type Attempt = { readonly kind: 'ended' } | { readonly kind: 'failed'; readonly reason: string; readonly retryAfterMs?: number };
 
 class WatchSession {
-  /** The resume position: the last `id:` the server sent (events, heartbeats, resets). */
-  private lastId: number | undefined;
+  /**
+   * The resume position: the last `id:` the server sent (events, heartbeats, resets), as it sent it
+   * (`<keyspace>:<revision>`), so that a server whose keyspace changed meanwhile (data lost, a restart that was no
+   * clean stop) answers with a reset instead of replaying revisions of another history under the same numbers.
+   */
+  private lastId: string | undefined;
   /** The highest revision handed to onEvent, so an overlapping replay never shows an event twice. */
   private lastRevision: number;
   private reconnectDelayMs = DEFAULT_RECONNECT_DELAY_MS;
@@ -66,14 +78,16 @@ class WatchSession {
   private failures = 0;
   /** Whether the current outage was reported already: once per outage, so a long one does not flood the terminal. */
   private announced = false;
+  private readonly idleTimeoutMs: number;
 
   constructor(
     private readonly client: KvHttpClient,
     private readonly options: WatchOptions,
     private readonly handlers: WatchHandlers,
   ) {
-    this.lastId = options.since;
+    this.lastId = options.since === undefined ? undefined : String(options.since);
     this.lastRevision = options.since ?? 0;
+    this.idleTimeoutMs = options.idleTimeoutMs ?? IDLE_TIMEOUT_MS;
   }
 
   async run(): Promise<void> {
@@ -85,7 +99,7 @@ class WatchSession {
         attempt.kind === 'failed' && attempt.retryAfterMs !== undefined
           ? attempt.retryAfterMs
           : Math.min(this.reconnectDelayMs * 2 ** Math.min(this.failures, 10), MAX_RECONNECT_DELAY_MS);
-      const from = this.lastId === undefined ? '' : ` after revision ${this.lastId}`;
+      const from = this.lastId === undefined ? '' : ` after revision ${revisionOf(this.lastId)}`;
       const why = attempt.kind === 'ended' ? 'the server ended the stream' : attempt.reason;
       if (!this.announced) this.handlers.onNotice(`${why}; reconnecting${from}…`);
       this.announced = true;
@@ -96,21 +110,21 @@ class WatchSession {
   private async connectAndRead(): Promise<Attempt> {
     const { signal } = this.options;
     const idle = new AbortController();
-    const timer = setTimeout(() => idle.abort(), IDLE_TIMEOUT_MS);
+    const timer = setTimeout(() => idle.abort(), this.idleTimeoutMs);
     const streamSignal = AbortSignal.any([signal, idle.signal]);
     try {
       let res: RawAnswer;
       try {
         res = await this.client.stream('watch', {
           query: { key: this.options.filter.key, prefix: this.options.filter.prefix, suffix: this.options.filter.suffix },
-          headers: this.lastId === undefined ? {} : { 'Last-Event-ID': String(this.lastId) },
+          headers: this.lastId === undefined ? {} : { 'Last-Event-ID': this.lastId },
           signal: streamSignal,
         });
       } catch (error) {
         if (signal.aborted) return { kind: 'ended' };
         return this.refused(error, idle.signal.aborted);
       }
-      if (this.announced) this.handlers.onNotice(`reconnected${this.lastId === undefined ? '' : `, resuming after revision ${this.lastId}`}`);
+      if (this.announced) this.handlers.onNotice(`reconnected${this.lastId === undefined ? '' : `, resuming after revision ${revisionOf(this.lastId)}`}`);
       if (!this.connectedOnce) this.handlers.onOpen?.();
       this.connectedOnce = true;
       this.announced = false;
@@ -148,7 +162,7 @@ class WatchSession {
       }
       throw error;
     }
-    const cliError = idle ? new CliError(`no answer from ${this.client.baseUrl.origin} within ${IDLE_TIMEOUT_MS / 1000} s`) : error;
+    const cliError = idle ? new CliError(`no answer from ${this.client.baseUrl.origin} within ${this.idleTimeoutMs / 1000} s`) : error;
     // At the start an unreachable server is an error the user should see at once; later it is an outage to ride out.
     if (!this.connectedOnce) throw cliError;
     return { kind: 'failed', reason: cliError instanceof Error ? cliError.message : String(cliError) };
@@ -156,7 +170,7 @@ class WatchSession {
 
   private handle(frame: SseFrame): void {
     if (frame.retry !== undefined) this.reconnectDelayMs = Math.max(frame.retry, MIN_RECONNECT_DELAY_MS);
-    if (frame.id !== undefined && /^\d+$/.test(frame.id)) this.lastId = Number(frame.id);
+    if (frame.id !== undefined && POSITION.test(frame.id)) this.lastId = frame.id;
     if (frame.data === undefined) return;
     let data: Record<string, unknown>;
     try {
@@ -185,8 +199,7 @@ class WatchSession {
       case 'shutdown':
       case 'overflow': {
         // The stream's own position: it covers a stream that has not seen an event or heartbeat yet.
-        const position = Number(data.lastRevision);
-        if (Number.isSafeInteger(position) && position > (this.lastId ?? -1)) this.lastId = position;
+        if (typeof data.lastEventId === 'string' && POSITION.test(data.lastEventId)) this.lastId = data.lastEventId;
         if (frame.event === 'shutdown') this.handlers.onNotice('the server is shutting down');
         else this.handlers.onNotice('fell too far behind the server; the stream was cut');
         return;
