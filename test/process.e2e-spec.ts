@@ -1,3 +1,6 @@
+import { Redis } from 'ioredis';
+import { type RedisServer, startRedisServer } from './helpers/redis-server';
+import { until } from './helpers/until';
 import { killIfRunning, runServerProcess, type ServerProcess, startServerProcess } from './helpers/server-process';
 
 describe('the built server as a process', () => {
@@ -56,5 +59,44 @@ describe('the built server as a process', () => {
     const lines = stderr.trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(message);
+  });
+});
+
+describe('the built server on a Redis that holds kv-store 0.1 data', () => {
+  let redis: RedisServer;
+  let server: ServerProcess | undefined;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterEach(async () => {
+    await killIfRunning(server);
+    server = undefined;
+  });
+  afterAll(async () => redis?.stop());
+
+  /** The Redis driver's warnings of start-up, once the server is ready. */
+  const legacyWarnings = (s: ServerProcess) => s.lines.filter((line) => line.includes('kv-store 0.1'));
+
+  it('warns at start that keys named the 0.1 way are not read, and only then', async () => {
+    const clean = `c${Date.now()}:`;
+    server = await startServerProcess({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: clean });
+    await fetch(`${server.url}/health/ready`);
+    expect(legacyWarnings(server)).toEqual([]);
+    await killIfRunning(server);
+
+    // What 0.1 left: its revision counter, outside the hash tag this version puts every key under.
+    const old = `o${Date.now()}:`;
+    const client = new Redis(redis.url);
+    await client.set(`${old}rev`, '41');
+    client.disconnect();
+    server = await startServerProcess({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: old });
+    await until(() => legacyWarnings(server!).length === 1, 5000);
+    const warning = JSON.parse(legacyWarnings(server)[0]) as { level: number; msg: string };
+    expect(warning.level).toBe(40);
+    expect(warning.msg).toContain(`${old}rev, ${old}idx`);
+    expect(warning.msg).toContain('does not read them');
+    // Not read: the store begins empty.
+    expect((await (await fetch(`${server.url}/keys`)).json()) as unknown).toEqual({ items: [], next: null });
   });
 });
