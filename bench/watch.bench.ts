@@ -51,17 +51,24 @@ function watcher(url: string, onReady: () => void, onError: (e: Error) => void) 
   const arrivals = new Float64Array(WRITES + 1).fill(-1);
   const { hostname, port } = new URL(url);
   const socket = net.connect(Number(port), hostname, () => socket.write(`GET /watch HTTP/1.1\r\nHost: ${hostname}:${port}\r\n\r\n`));
+  let head: Buffer = Buffer.alloc(0);
   let ready = false;
-  socket.on('data', (chunk: Buffer) => {
+  /** The end of the previous read after its last newline: an `id:` line split across two reads is read whole. */
+  let rest: Buffer = Buffer.alloc(0);
+  socket.on('data', (data: Buffer) => {
     const now = performance.now();
     if (!ready) {
-      if (!chunk.subarray(0, 12).equals(OK_STATUS)) return onError(new Error(`watch answered ${chunk.subarray(0, 40).toString()}`));
-      if (chunk.indexOf(CONNECTED) >= 0) {
-        ready = true;
-        onReady();
-      }
+      head = Buffer.concat([head, data]);
+      if (head.length >= 12 && !head.subarray(0, 12).equals(OK_STATUS)) return onError(new Error(`watch answered ${head.subarray(0, 40).toString()}`));
+      if (head.indexOf(CONNECTED) < 0) return;
+      ready = true;
+      data = head;
+      onReady();
     }
-    for (let i = chunk.indexOf(ID); i >= 0; i = chunk.indexOf(ID, i + 4)) {
+    const chunk = rest.length === 0 ? data : Buffer.concat([rest, data]);
+    const lastNewline = chunk.lastIndexOf(0x0a);
+    rest = chunk.subarray(lastNewline + 1);
+    for (let i = chunk.indexOf(ID); i >= 0 && i < lastNewline; i = chunk.indexOf(ID, i + 4)) {
       // `id: <keyspace>:<revision>` (a keyspace id has no colon).
       let j = chunk.indexOf(COLON, i + 4);
       let revision = 0;

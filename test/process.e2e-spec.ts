@@ -79,24 +79,33 @@ describe('the built server on a Redis that holds kv-store 0.1 data', () => {
   const legacyWarnings = (s: ServerProcess) => s.lines.filter((line) => line.includes('kv-store 0.1'));
 
   it('warns at start that keys named the 0.1 way are not read, and only then', async () => {
+    // The warning comes before the line that says the server listens (both through the asynchronous logger).
+    const listening = (s: ServerProcess) => until(() => s.lines.some((line) => line.includes('Listening on')), 10_000);
     const clean = `c${Date.now()}:`;
     server = await startServerProcess({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: clean });
-    await fetch(`${server.url}/health/ready`);
+    await listening(server);
     expect(legacyWarnings(server)).toEqual([]);
     await killIfRunning(server);
 
-    // What 0.1 left: its revision counter, outside the hash tag this version puts every key under.
+    // What 0.1 left: its revision counter and a record, outside the hash tag this version puts every key under.
     const old = `o${Date.now()}:`;
     const client = new Redis(redis.url);
     await client.set(`${old}rev`, '41');
+    await client.hset(`${old}r:kept`, { v: '"from 0.1"', r: '41' });
     client.disconnect();
     server = await startServerProcess({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: old });
-    await until(() => legacyWarnings(server!).length === 1, 5000);
-    const warning = JSON.parse(legacyWarnings(server)[0]) as { level: number; msg: string };
+    await listening(server);
+    const warnings = legacyWarnings(server);
+    expect(warnings).toHaveLength(1);
+    const warning = JSON.parse(warnings[0]) as { level: number; msg: string };
     expect(warning.level).toBe(40);
     expect(warning.msg).toContain(`${old}rev, ${old}idx`);
     expect(warning.msg).toContain('does not read them');
-    // Not read: the store begins empty.
-    expect((await (await fetch(`${server.url}/keys`)).json()) as unknown).toEqual({ items: [], next: null });
+    // Not read: the store begins empty, and its revisions begin at 1, not after 0.1's 41.
+    expect(await (await fetch(`${server.url}/keys`)).json()).toEqual({ items: [], next: null });
+    expect((await fetch(`${server.url}/get/kept`)).status).toBe(404);
+    const written = await fetch(`${server.url}/keys/new`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: '{"value":1}' });
+    expect(written.status).toBe(201);
+    expect(((await written.json()) as { revision: number }).revision).toBe(1);
   });
 });

@@ -47,8 +47,11 @@ const MIN_RECONNECT_DELAY_MS = 100;
  */
 export const IDLE_TIMEOUT_MS = 60_000;
 
-/** A position the server sends as an event id: `<keyspace>:<revision>`, or a bare revision. */
-const POSITION = /^(?:[0-9a-f]{12}:)?\d+$/;
+/**
+ * A position the server sends as an event id: `<keyspace>:<revision>`, or a bare revision; the server refuses any
+ * other form of Last-Event-ID (leading zeros, more than 16 digits), which would end the watch, so none is kept.
+ */
+const POSITION = /^(?:[0-9a-f]{12}:)?(?:0|[1-9]\d{0,15})$/;
 
 /** The revision of a position, for messages. */
 const revisionOf = (position: string): string => position.slice(position.indexOf(':') + 1);

@@ -79,6 +79,8 @@ export class SseStream {
     // The id tells even a client that sees no event before the connection drops where to resume from.
     this.res.write(`retry: ${RECONNECT_MS}\nid: ${this.lastId}\n: connected\n\n`);
     this.res.on('close', () => this.finish('client'));
+    // A response ended by anything but this stream ends the stream too (see stopped()).
+    this.res.on('finish', () => this.finish('client'));
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
   }
 
@@ -88,7 +90,7 @@ export class SseStream {
    * has is too slow, while one batch always fits into a drained stream and a single large value cannot trip it.
    */
   send(events: readonly ChangeEvent[]): void {
-    if (this.ended || events.length === 0) return;
+    if (this.stopped() || events.length === 0) return;
     if (this.res.writableLength > this.options.maxBufferBytes) {
       this.overflow();
       return;
@@ -150,14 +152,14 @@ export class SseStream {
 
   /** The requested history is gone, or the keyspace changed: the client must re-read state and continue from `position`. */
   reset(position: KeyspacePosition): void {
-    if (this.ended) return;
+    if (this.stopped()) return;
     this.lastId = formatPosition(position);
     this.res.write(`id: ${this.lastId}\nevent: reset\ndata: ${JSON.stringify(position)}\n\n`);
   }
 
   /** Ends the stream from the server side, telling the client when to reconnect. */
   end(reason: Exclude<SseEnd, 'client'>): void {
-    if (this.ended) return;
+    if (this.stopped()) return;
     if (reason === 'shutdown') this.res.write(`retry: ${RECONNECT_MS}\nevent: shutdown\ndata: ${JSON.stringify(this.lastPosition())}\n\n`);
     this.res.end();
     this.finish(reason);
@@ -165,7 +167,7 @@ export class SseStream {
 
   /** The client fell too far behind (live, or while its history was replayed): it reconnects with Last-Event-ID. */
   overflow(): void {
-    if (this.ended) return;
+    if (this.stopped()) return;
     this.res.write(
       `event: overflow\ndata: ${JSON.stringify({
         ...this.lastPosition(),
@@ -186,6 +188,7 @@ export class SseStream {
    * event), so a later resume does not start from far back in the history.
    */
   private beat(): void {
+    if (this.stopped()) return;
     const position = this.options.progress();
     const progress = position === null ? this.lastId : formatPosition(position);
     if (progress !== this.lastId) {
@@ -194,6 +197,17 @@ export class SseStream {
     } else {
       this.res.write(': heartbeat\n\n');
     }
+  }
+
+  /**
+   * Whether this stream can write no more: it ended, or its response was ended by something else (an error answered
+   * elsewhere), after which a write would fail, or, straight to the socket, reach the connection's next response.
+   */
+  private stopped(): boolean {
+    if (this.ended) return true;
+    if (!this.res.writableEnded) return false;
+    this.finish('client');
+    return true;
   }
 
   /** Whether the socket (or, before it has one, the response) holds more than its high-water mark. */
