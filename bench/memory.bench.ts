@@ -10,7 +10,6 @@
  * the same CPU in turn; traffic stays on 127.0.0.1. Results go to bench/results/memory-<date>.json and .md.
  */
 import type { ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedisServer } from '../test/helpers/redis-server';
@@ -56,17 +55,9 @@ async function gcAndMeasure(child: ChildProcess): Promise<{ rss: number; heapUse
   return { rss: rssBytes(child.pid!), heapUsed };
 }
 
-function postSet(url: string, body: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(`${url}/set`, { method: 'POST', headers: { 'Content-Type': 'application/json' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (text += chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`POST /set answered ${res.statusCode}: ${text}`))));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
+async function postSet(url: string, body: string): Promise<void> {
+  const response = await fetch(`${url}/set`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body });
+  if (!response.ok) throw new Error(`POST /set answered ${response.status}: ${await response.text()}`);
 }
 
 interface Result {
@@ -83,8 +74,6 @@ interface Result {
 async function measureService(): Promise<Result> {
   const server = await startServerProcess({ LOG_LEVEL: 'warn' }, 30_000, ['--expose-gc', '--require', join(__dirname, 'memory-probe.cjs')]);
   pin(server.child.pid!, SERVER_CPU);
-  const agent = new http.Agent({ keepAlive: true, maxSockets: IN_FLIGHT });
-  http.globalAgent = agent;
   try {
     const before = await gcAndMeasure(server.child);
     const loadSeconds = await load((from, to) => {
@@ -103,7 +92,6 @@ async function measureService(): Promise<Result> {
       heapPerKey: (after.heapUsed - before.heapUsed) / KEYS,
     };
   } finally {
-    agent.destroy();
     await stopChild(server);
   }
 }

@@ -45,7 +45,7 @@ const MIN_RECONNECT_DELAY_MS = 100;
  * A stream that delivers nothing at all (not even the heartbeat the server sends every WATCH_HEARTBEAT_MS, 15 s by
  * default) for this long is presumed dead (a silently dropped connection never errors) and is replaced.
  */
-export const IDLE_TIMEOUT_MS = 60_000;
+const IDLE_TIMEOUT_MS = 60_000;
 
 /**
  * A position the server sends as an event id: `<keyspace>:<revision>`, or a bare revision; the server refuses any

@@ -78,9 +78,9 @@ export class SseStream {
     });
     // The id tells even a client that sees no event before the connection drops where to resume from.
     this.res.write(`retry: ${RECONNECT_MS}\nid: ${this.lastId}\n: connected\n\n`);
+    // Also after a response ended by anything but this stream: Node closes a response once it has finished (and
+    // stopped() covers the moment in between).
     this.res.on('close', () => this.finish('client'));
-    // A response ended by anything but this stream ends the stream too (see stopped()).
-    this.res.on('finish', () => this.finish('client'));
     this.heartbeat = setInterval(() => this.beat(), this.options.heartbeatMs);
   }
 
