@@ -312,9 +312,10 @@ interface SetFlags {
 }
 
 const WATCH_HELP = `Each change prints as: <time> #<revision> <put|delete|expire> <key> [<value>]; with --json, one JSON object per line:
-{"type","key","value"?,"prevValue"?,"revision","time"}. When the connection drops or the server restarts, watch
-reconnects and resumes after the last revision it received (Last-Event-ID), so nothing is missed or repeated. If the
-server no longer has those changes, watch says so ({"type":"reset","revision":N} with --json) and carries on.`;
+{"type","key","value"?,"prevValue"?,"keyspace","revision","time"}. When the connection drops or the server restarts,
+watch reconnects and resumes after the last revision it received (Last-Event-ID), so nothing is missed or repeated.
+If the server no longer has those changes, or has another history, watch says so ({"type":"reset","revision":N} with
+--json) and carries on.`;
 
 const GET_HELP = `With --json it prints the whole record: {key, value, revision, createdAt, updatedAt, expiresAt}.
 
