@@ -9,7 +9,7 @@
  * the ceiling of the platform Nest runs on) and bare node:http (bench/reference/node-http.cjs, the ceiling of
  * Node itself). Their answers are checked to be the same as the service's first.
  *
- * Every server is preloaded with 100,000 keys, then driven by autocannon (50 connections; a warm-up, then a
+ * Every server is preloaded with 100,000 keys, then driven by wrk (one thread, 50 connections; a warm-up, then a
  * measured run) in a separate process, the servers (and redis-server) pinned to CPU 1 and the load generator and
  * this script to CPU 0 where `taskset` exists:
  * - GET /get/:key over the preloaded keys (every server), and GET /search?prefix= (~111 of the 100,000 keys per

@@ -230,9 +230,10 @@ export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(re
 
 /**
  * A server's memory after a full GC: the server runs with `--expose-gc --require bench/memory-probe.cjs`, which
- * answers SIGUSR2 with one MEMORY line on stderr.
+ * answers SIGUSR2 with one MEMORY line on stderr. `lastResort`: after a last-resort GC instead (SIGURG), which
+ * also gives V8's pool of freed pages back to the system.
  */
-export function liveMemory(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
+export function liveMemory(child: ChildProcess, lastResort = false): Promise<NodeJS.MemoryUsage> {
   return new Promise((resolve) => {
     let text = '';
     const onData = (chunk: Buffer) => {
@@ -244,6 +245,6 @@ export function liveMemory(child: ChildProcess): Promise<NodeJS.MemoryUsage> {
       }
     };
     child.stderr!.on('data', onData);
-    child.kill('SIGUSR2');
+    child.kill(lastResort ? 'SIGURG' : 'SIGUSR2');
   });
 }

@@ -5,6 +5,7 @@ import { compareCodePoints } from '../key-order';
 import { type Keyspace, newKeyspaceId } from '../keyspace';
 import { MemoryChangeFeed } from './memory-change.feed';
 import { MemoryKeyIndex } from './memory-key.index';
+import { MemoryRecord } from './memory.record';
 import type { StoreImage } from './memory-snapshot';
 import {
   type KeyPage,
@@ -63,7 +64,7 @@ const SWEEP_SLICE = 1000;
 export class MemoryStore extends KeyValueStore {
   readonly driver = 'memory';
 
-  private readonly records = new MemoryKeyIndex<KvRecord>();
+  private readonly records = new MemoryKeyIndex<MemoryRecord>();
   /** Bytes of keys (UTF-8) and values (JSON) held, plus KEY_OVERHEAD_BYTES per key: what KV_MAX_STORE_BYTES bounds. */
   private storedBytes = 0;
   private currentKeyspace: Keyspace = { id: newKeyspaceId(), base: 0 };
@@ -109,7 +110,7 @@ export class MemoryStore extends KeyValueStore {
 
   async get(key: string): Promise<KvRecord | null> {
     const record = this.records.get(key);
-    return record && !isExpired(record, Date.now()) ? record : null;
+    return record && !isExpired(record, Date.now()) ? record.toRecord() : null;
   }
 
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
@@ -126,15 +127,7 @@ export class MemoryStore extends KeyValueStore {
       return entries.map(({ key, value }, i) => {
         // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
         const previous = this.records.get(key) ?? null;
-        const record: KvRecord = {
-          key,
-          value,
-          revision: ++this.currentRevision,
-          createdAt: previous?.createdAt ?? now,
-          updatedAt: now,
-          expiresAt,
-          size: sizes[i],
-        };
+        const record = new MemoryRecord(key, value, ++this.currentRevision, previous?.createdAt ?? now, now, expiresAt, sizes[i]);
         this.unindexExpiry(previous);
         this.records.set(key, record);
         this.storedBytes += sizes[i] - (previous === null ? -(Buffer.byteLength(key) + KEY_OVERHEAD_BYTES) : previous.size);
@@ -145,7 +138,7 @@ export class MemoryStore extends KeyValueStore {
             : { type: 'put', key, value, prevValue: previous.value, keyspace, revision: record.revision, time },
         );
         this.pendingSizes.push(EVENT_OVERHEAD_BYTES + 2 * key.length + sizes[i] + (previous?.size ?? 0));
-        return { record, created: previous === null };
+        return { record: record.toRecord(), created: previous === null };
       });
     });
   }
@@ -156,15 +149,15 @@ export class MemoryStore extends KeyValueStore {
       if (precondition) checkPreconditions([{ key, value: null }], [current], precondition, this.currentKeyspace.id);
       if (current === null) throw new KeyNotFoundError([key]);
       this.remove(current, 'delete', now);
-      return current;
+      return current.toRecord();
     });
   }
 
   async list(query: ListQuery): Promise<Page> {
     const now = Date.now();
     const { values, more } = this.records.query(query, (record) => !isExpired(record, now));
-    const items = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
-    return { items, next: more || items.length < values.length ? items[items.length - 1].key : null };
+    const records = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
+    return { items: records.map((record) => record.toRecord()), next: more || records.length < values.length ? records[records.length - 1].key : null };
   }
 
   async listKeys(query: ListQuery): Promise<KeyPage> {
@@ -209,7 +202,7 @@ export class MemoryStore extends KeyValueStore {
     let restored = 0;
     for (const record of image.records) {
       if (isExpired(record, now)) continue;
-      this.records.set(record.key, record);
+      this.records.set(record.key, MemoryRecord.of(record));
       this.storedBytes += Buffer.byteLength(record.key) + KEY_OVERHEAD_BYTES + record.size;
       if (record.expiresAt !== null) this.expiries.set([record.expiresAt, record.key], true);
       restored++;
@@ -270,7 +263,7 @@ export class MemoryStore extends KeyValueStore {
   }
 
   /** The record for `key` if live; an expired one is removed first, so its expiry is its own change. */
-  private live(key: string, now: number): KvRecord | null {
+  private live(key: string, now: number): MemoryRecord | null {
     const record = this.records.get(key);
     if (!record) return null;
     if (!isExpired(record, now)) return record;
@@ -279,7 +272,7 @@ export class MemoryStore extends KeyValueStore {
   }
 
   /** Removes a record as one change; `at` is when it happened (an expiry's own time, not the sweep's). */
-  private remove(record: KvRecord, type: 'delete' | 'expire', at: number): void {
+  private remove(record: MemoryRecord, type: 'delete' | 'expire', at: number): void {
     this.records.delete(record.key);
     this.storedBytes -= Buffer.byteLength(record.key) + KEY_OVERHEAD_BYTES + record.size;
     this.unindexExpiry(record);
@@ -311,7 +304,7 @@ export class MemoryStore extends KeyValueStore {
     }
   }
 
-  private unindexExpiry(record: KvRecord | null): void {
+  private unindexExpiry(record: MemoryRecord | null): void {
     if (record?.expiresAt != null) this.expiries.delete([record.expiresAt, record.key]);
   }
 }
@@ -322,7 +315,7 @@ export function jsonBytes(value: unknown): number {
 }
 
 /** The leading records whose keys and values fit in `maxBytes`; the first one always (a record larger than a page comes alone). */
-function withinBytes(records: KvRecord[], maxBytes: number): KvRecord[] {
+function withinBytes(records: MemoryRecord[], maxBytes: number): MemoryRecord[] {
   let bytes = 0;
   for (let i = 0; i < records.length; i++) {
     bytes += records[i].size + records[i].key.length;
@@ -331,18 +324,18 @@ function withinBytes(records: KvRecord[], maxBytes: number): KvRecord[] {
   return records;
 }
 
-function isExpired(record: KvRecord, now: number): boolean {
+function isExpired(record: Pick<KvRecord, 'expiresAt'>, now: number): boolean {
   return record.expiresAt !== null && record.expiresAt <= now;
 }
 
-function* liveAt(records: Iterable<KvRecord>, now: number): Generator<KvRecord> {
-  for (const record of records) if (!isExpired(record, now)) yield record;
+function* liveAt(records: Iterable<MemoryRecord>, now: number): Generator<KvRecord> {
+  for (const record of records) if (!isExpired(record, now)) yield record.toRecord();
 }
 
 /** Throws the matching domain error when any entry violates the precondition, checked in `keyspace`. */
 export function checkPreconditions(
   entries: readonly KvEntry[],
-  current: readonly (KvRecord | null)[],
+  current: readonly (Pick<KvRecord, 'revision'> | null)[],
   precondition: Precondition,
   keyspace: string,
 ): void {
