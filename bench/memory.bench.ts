@@ -50,8 +50,8 @@ async function load(write: (from: number, to: number) => Promise<void>): Promise
 }
 
 /**
- * The service's memory after a full GC, with RSS read once the GC's pages were given back (as for Redis).
- * `lastResort`: after a last-resort GC, which also hands back the pages V8 pools for reuse.
+ * The service's memory after a full GC as V8 runs its own (the pages it frees stay resident in its page pool), RSS
+ * read a moment later as for Redis. `lastResort`: after a last-resort GC, which also hands the pooled pages back.
  */
 async function gcAndMeasure(child: ChildProcess, lastResort = false): Promise<{ rss: number; heapUsed: number }> {
   const { heapUsed } = await liveMemory(child, lastResort);
@@ -144,6 +144,7 @@ async function main(): Promise<void> {
   const redis = await measureRedis();
   const service = await measureService();
   const ratio = service.rssPerKey / redis.rssPerKey;
+  const ratioUnpooled = service.rssPerKeyUnpooled! / redis.rssPerKey;
   const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
   const lines = [
     `Memory per key, ${KEYS.toLocaleString('en')} keys (${KEY_BYTES}-byte keys, ${VALUE_BYTES}-byte values), ${today()}, Node ${process.version}`,
@@ -155,14 +156,15 @@ async function main(): Promise<void> {
         `| ${r.server} | ${mib(r.rssBefore)} | ${mib(r.rssAfter)} | ${r.rssPerKey.toFixed(0)} B | ${r.rssPerKeyUnpooled === undefined ? '' : `${r.rssPerKeyUnpooled.toFixed(0)} B`} | ${r.heapPerKey.toFixed(0)} B | ${r.loadSeconds.toFixed(1)} s |`,
     ),
     '',
-    `service / Redis, RSS per key: ${ratio.toFixed(2)}x (target: at most 2x); with V8's page pool handed back: ${(service.rssPerKeyUnpooled! / redis.rssPerKey).toFixed(2)}x.`,
+    `service / Redis, RSS per key: ${ratio.toFixed(2)}x (target: at most 2x); with V8's page pool handed back: ${ratioUnpooled.toFixed(2)}x.`,
     `The service's RSS per key is read after a full GC as V8 runs its own. V8 13 keeps the pages its GCs free resident, for reuse (its page`,
     `pool), until a last-resort GC, which the service never asks for and this benchmark's probe does: the next column is the RSS after it.`,
+    `The service's baseline (RSS before) is taken after a last-resort GC, so that the start-up's pooled pages, which the load reuses, are not left out.`,
     `"heap per key" is the service's live V8 heap (after that last-resort GC), and Redis's used_memory.`,
   ];
   console.log(lines.join('\n'));
   writeResult(`memory-${today()}.md`, lines.join('\n'));
-  const file = writeResult(`memory-${today()}.json`, JSON.stringify({ node: process.version, date: new Date().toISOString(), keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, ratio, runs: [service, redis] }, null, 2));
+  const file = writeResult(`memory-${today()}.json`, JSON.stringify({ node: process.version, date: new Date().toISOString(), keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, ratio, ratioUnpooled, runs: [service, redis] }, null, 2));
   console.log(`written ${file}`);
 }
 

@@ -154,15 +154,13 @@ export class MemoryStore extends KeyValueStore {
   }
 
   async list(query: ListQuery): Promise<Page> {
-    const now = Date.now();
-    const { values, more } = this.records.query(query, (record) => !isExpired(record, now));
-    const records = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
-    return { items: records.map((record) => record.toRecord()), next: more || records.length < values.length ? records[records.length - 1].key : null };
+    const { records, next } = this.page(query);
+    return { items: records.map((record) => record.toRecord()), next };
   }
 
   async listKeys(query: ListQuery): Promise<KeyPage> {
-    const { items, next } = await this.list(query);
-    return { keys: items.map((record) => record.key), next };
+    const { records, next } = this.page(query);
+    return { keys: records.map((record) => record.key), next };
   }
 
   async count(): Promise<number> {
@@ -260,6 +258,14 @@ export class MemoryStore extends KeyValueStore {
         this.feed.publish(batch, sizes);
       }
     }
+  }
+
+  /** The live records of a page, and the key the next page starts after (null on the last page). */
+  private page(query: ListQuery): { records: MemoryRecord[]; next: string | null } {
+    const now = Date.now();
+    const { values, more } = this.records.query(query, (record) => !isExpired(record, now));
+    const records = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
+    return { records, next: more || records.length < values.length ? records[records.length - 1].key : null };
   }
 
   /** The record for `key` if live; an expired one is removed first, so its expiry is its own change. */
