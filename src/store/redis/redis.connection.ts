@@ -47,9 +47,20 @@ export function writeFailure(error: unknown): Error {
  * Logs a Redis connection's losses and recoveries once per transition (ioredis would otherwise print every
  * reconnection error to the console, outside the JSON logs).
  */
-function watchConnection(client: Redis, name: string): Redis {
+function watchConnection(client: Redis, name: string, closed: () => boolean): Redis {
   const logger = new Logger('Redis');
   let down = false;
+  // ioredis gives a client up for good ('end') when a connection attempt is cut short: its Sentinel failover
+  // detector, on +switch-master, drops the connection, and an attempt still asking the sentinels for the primary
+  // (a killed primary's clients are reconnecting then) rejects with "Connection is closed.". Seen under load: the
+  // client stayed ended after the failover, and every write through it failed. Only close() may end a connection.
+  client.on('end', () => {
+    if (closed()) return;
+    logger.warn(`${name} connection was given up by the Redis client; connecting again`);
+    setTimeout(() => {
+      if (!closed() && client.status === 'end') client.connect().catch(() => undefined);
+    }, RECONNECT_AFTER_END_MS).unref();
+  });
   client.on('error', (error: Error) => {
     if (down) return;
     down = true;
@@ -62,6 +73,9 @@ function watchConnection(client: Redis, name: string): Redis {
   });
   return client;
 }
+
+/** Pause before connecting again a client ioredis ended by itself (see watchConnection); it retries as often. */
+const RECONNECT_AFTER_END_MS = 100;
 
 /**
  * Resolves once every client is connected, or after `timeoutMs` regardless: a Redis that is down at boot
@@ -177,6 +191,9 @@ function connect(target: RedisTarget, timing: Timing): Redis {
 
 /** Every connection the Redis driver opens, from the validated settings; closed together at shutdown. */
 export class RedisConnections {
+  /** Set by close(): from then on a connection that ends stays ended. */
+  private closing = false;
+
   private constructor(
     /** Commands of the store, subscriptions and webhook state: auto-pipelined, failing fast in an outage. */
     readonly client: Redis,
@@ -199,8 +216,10 @@ export class RedisConnections {
     const commandTimeout = config.getOrThrow('REDIS_COMMAND_TIMEOUT_MS', { infer: true });
     const acks = config.getOrThrow('REDIS_MIN_REPLICA_ACKS', { infer: true });
     const ackTimeout = config.getOrThrow('REDIS_REPLICA_ACK_TIMEOUT_MS', { infer: true });
-    const open = (name: string, timing: Omit<Timing, 'connectTimeout'>) => watchConnection(connect(target, { connectTimeout, ...timing }), name);
-    const connections = new RedisConnections(
+    let connections: RedisConnections | undefined;
+    const closed = () => connections?.closing ?? false;
+    const open = (name: string, timing: Omit<Timing, 'connectTimeout'>) => watchConnection(connect(target, { connectTimeout, ...timing }), name, closed);
+    connections = new RedisConnections(
       open('store', { commandTimeout, autoPipelining: true }),
       open('feed reader', { commandTimeout: undefined, autoPipelining: false }),
       open('feed replay', { commandTimeout, autoPipelining: true }),
@@ -217,6 +236,7 @@ export class RedisConnections {
   }
 
   close(): void {
+    this.closing = true;
     // A second disconnect() of an ended client arms a reconnection timer that would hold the process open.
     for (const connection of this.all) if (connection.status !== 'end') connection.disconnect();
   }
