@@ -138,7 +138,7 @@ export class MemoryStore extends KeyValueStore {
             : { type: 'put', key, value, prevValue: previous.value, keyspace, revision: record.revision, time },
         );
         this.pendingSizes.push(EVENT_OVERHEAD_BYTES + 2 * key.length + sizes[i] + (previous?.size ?? 0));
-        return { record: record.toRecord(), created: previous === null };
+        return new MemoryWriteResult(record, previous === null);
       });
     });
   }
@@ -312,6 +312,21 @@ export class MemoryStore extends KeyValueStore {
 
   private unindexExpiry(record: MemoryRecord | null): void {
     if (record?.expiresAt != null) this.expiries.delete([record.expiresAt, record.key]);
+  }
+}
+
+/**
+ * A write's result, its record built only when read: a bulk `POST /set` answers with a count and never reads them,
+ * and building each would cost a record object and its two times per pair written.
+ */
+class MemoryWriteResult implements WriteResult {
+  constructor(
+    private readonly stored: MemoryRecord,
+    readonly created: boolean,
+  ) {}
+
+  get record(): KvRecord {
+    return this.stored.toRecord();
   }
 }
 

@@ -45,7 +45,8 @@ export function writeFailure(error: unknown): Error {
 
 /**
  * Logs a Redis connection's losses and recoveries once per transition (ioredis would otherwise print every
- * reconnection error to the console, outside the JSON logs).
+ * reconnection error to the console, outside the JSON logs), and connects again one that ioredis ended by itself,
+ * unless `closed()` says the application closed it.
  */
 function watchConnection(client: Redis, name: string, closed: () => boolean): Redis {
   const logger = new Logger('Redis');
