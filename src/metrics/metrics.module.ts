@@ -4,13 +4,14 @@ import {
   makeGaugeProvider,
   makeHistogramProvider,
   PrometheusModule,
+  getToken,
 } from '@willsoto/nestjs-prometheus';
-import { register } from 'prom-client';
+import { type Histogram, register } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 import { KeyValueStore } from '../store/kv.store';
 import { BuildInfoMetric } from './build-info';
 import { ChangeMetricsService } from './change-metrics.service';
-import { HttpMetricsRecorder } from './http-metrics.recorder';
+import { collectRequestCounts, HttpMetricsRecorder } from './http-metrics.recorder';
 import { MetricsController } from './metrics.controller';
 import { collectKeys, collectStoreUp } from './store-up';
 import {
@@ -42,6 +43,10 @@ const metrics = [
     name: HTTP_REQUESTS_TOTAL,
     help: 'HTTP requests, by method, route template and status code.',
     labelNames: ['method', 'route', 'status_code'],
+    inject: [getToken(HTTP_REQUEST_DURATION)],
+    collect(this, duration: Histogram<string>) {
+      return collectRequestCounts(this, duration);
+    },
   }),
   makeGaugeProvider({
     name: KV_KEYS,

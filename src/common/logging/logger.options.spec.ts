@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express';
 import pino from 'pino';
 import { Writable } from 'node:stream';
-import { accessLog } from './logger.options';
+import { accessLog, flushAccessLogs } from './logger.options';
 
 /** A pino logger whose lines are collected, as the application's writes them to stdout. */
 function capturingLogger(level = 'info') {
@@ -27,10 +27,44 @@ describe('accessLog', () => {
     logger.info({ req: { id: 'req-1', method: 'GET', url }, res: { statusCode: 200 }, responseTime: 12, route: '/get/:key' }, 'request completed');
     await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(2);
-    const [ours, pinos] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    // pino wrote its line at once; ours waited for the end of the turn.
+    const [pinos, ours] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(Object.keys(ours)).toEqual(Object.keys(pinos));
     expect({ ...ours, time: 0 }).toEqual({ ...pinos, time: 0 });
     expect(typeof ours.time).toBe('number');
+  });
+
+  it("writes a turn's lines to the stream in one write, at the end of the turn, in order", async () => {
+    const writes: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        writes.push(chunk.toString());
+        done();
+      },
+    });
+    const log = accessLog(pino({ level: 'info' }, sink));
+    for (const key of ['a', 'b', 'c']) log(request(`/get/${key}`), response(200), 0.001);
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(1);
+    expect(writes[0].split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { req: { url: string } }).req.url)).toEqual(['/get/a', '/get/b', '/get/c']);
+    log(request('/get/d'), response(200), 0.001);
+    await new Promise((r) => setImmediate(r));
+    expect(writes).toHaveLength(2);
+  });
+
+  it('hands the lines of the last turn to the stream when the process exits', () => {
+    const writes: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        writes.push(chunk.toString());
+        done();
+      },
+    });
+    accessLog(pino({ level: 'info' }, sink))(request('/get/last'), response(200), 0.001);
+    expect(process.listeners('exit')).toContain(flushAccessLogs);
+    flushAccessLogs();
+    expect(writes.join('')).toContain('"url":"/get/last"');
   });
 
   it('uses the level of the status (5xx error, 4xx warn, probes debug) and honours LOG_LEVEL', async () => {
