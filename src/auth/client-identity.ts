@@ -21,16 +21,18 @@ export interface Client {
   readonly id: string;
 }
 
-const identified = new WeakMap<Request, Client>();
+/** The client found for a request, kept on the request (not in a long-lived WeakMap that every request changes). */
+const CLIENT = Symbol('kv.client');
+type Identified = Request & { [CLIENT]?: Client };
 
 /** Identifies a request's client once (guards and services ask again), without ever keeping the key. */
 export function clientOf(req: Request, registry: ApiKeyRegistry): Client {
-  let client = identified.get(req);
+  let client = (req as Identified)[CLIENT];
   if (!client) {
     const credential = credentialOf(req);
     const principal = typeof credential === 'string' ? registry.authenticate(credential) : null;
     client = { principal, id: principal ? `key:${principal.keyId}` : `ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}` };
-    identified.set(req, client);
+    (req as Identified)[CLIENT] = client;
   }
   return client;
 }

@@ -9,8 +9,13 @@ type Middleware = (req: Request, res: Response, next: NextFunction) => void;
 const JSON_TYPES = ['application/json', 'application/*+json'];
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
-/** Requests whose body is declared as JSON, as requireJsonBody found: the body parser reads only these. */
-const jsonBodies = new WeakSet<IncomingMessage>();
+/**
+ * Marks a request whose body is declared as JSON, as requireJsonBody found: the body parser reads only these. A mark
+ * on the request rather than a WeakSet of requests: such a set lives long and changes with every request, and V8
+ * builds a long-lived table's replacements in the old generation, as garbage only a full collection takes back.
+ */
+const JSON_BODY = Symbol('kv.jsonBody');
+type Marked = IncomingMessage & { [JSON_BODY]?: true };
 
 /**
  * A write with a body must declare it as JSON (415 otherwise): we never guess at other encodings. The answer is
@@ -31,7 +36,7 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
       next(new UnsupportedMediaTypeException(`A JSON body must be UTF-8 (got charset=${charset})`));
       return;
     }
-    jsonBodies.add(req);
+    (req as Marked)[JSON_BODY] = true;
   } else if (WRITE_METHODS.has(req.method) && (encoding !== undefined || length !== '0')) {
     next(new UnsupportedMediaTypeException(`Content-Type must be application/json (got ${req.headers['content-type'] ?? 'none'})`));
     return;
@@ -49,7 +54,7 @@ export function refuseInvalidUtf8(_req: IncomingMessage, _res: unknown, body: Bu
 }
 
 /** The body parser's `type` test: true for the requests requireJsonBody found to declare a JSON body. */
-export const isJsonBody = (req: IncomingMessage): boolean => jsonBodies.has(req);
+export const isJsonBody = (req: IncomingMessage): boolean => (req as Marked)[JSON_BODY] === true;
 
 /**
  * What is wrong with a parsed JSON body, or null: nesting deeper than `maxDepth`, or a number JSON.parse could

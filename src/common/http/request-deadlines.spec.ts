@@ -1,4 +1,4 @@
-import express from 'express';
+import express, { type Response } from 'express';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { connect } from 'node:net';
@@ -96,7 +96,7 @@ describe('RequestDeadlines', () => {
       }).on('error', reject).end();
     });
     expect(body).toBe('200 : open\n\n open');
-    expect((s.deadlines as unknown as { open: Map<unknown, number> }).open.size).toBe(0);
+    expect(s.deadlines.waiting).toBe(0);
   });
 
   it('does not answer twice when the application answers after the deadline', async () => {
@@ -105,5 +105,39 @@ describe('RequestDeadlines', () => {
     // The late handler finds the headers sent and writes nothing; the server stays up for the next request.
     await new Promise((r) => setTimeout(r, LIMIT_MS * 3));
     expect((await get(`${s.url}/fast`)).status).toBe(200);
+  });
+});
+
+describe('RequestDeadlines queue', () => {
+  /** A response already sent in full: expiring it writes nothing, so the sweep's choices show in `isStreaming`'s calls. */
+  const answered = (name: string) => ({ req: { name }, writableFinished: true }) as unknown as Response & { req: { name: string } };
+
+  it('keeps requests finished in any order out of the sweep, and sweeps the rest oldest first', async () => {
+    const asked: string[] = [];
+    const deadlines = new RequestDeadlines(10, (req) => {
+      asked.push((req as unknown as { name: string }).name);
+      return false;
+    });
+    try {
+      const responses = ['a', 'b', 'c', 'd', 'e'].map(answered);
+      const start = performance.now();
+      responses.forEach((res, i) => deadlines.start(res.req as never, res, start + i));
+      // The middle, the oldest, the newest, and one twice (a late 'close' after the sweep or a second observer).
+      for (const i of [2, 0, 4, 2]) deadlines.finish(responses[i].req as never, responses[i]);
+      expect(deadlines.waiting).toBe(2);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(asked).toEqual(['b', 'd']);
+      expect(deadlines.waiting).toBe(0);
+      // Finishing one the sweep already took, or one never started, changes nothing.
+      deadlines.finish(responses[1].req as never, responses[1]);
+      deadlines.finish({} as never, answered('z'));
+      expect(deadlines.waiting).toBe(0);
+      const late = answered('f');
+      deadlines.start(late.req as never, late, performance.now());
+      expect(deadlines.waiting).toBe(1);
+    } finally {
+      deadlines.stop();
+    }
+    expect(deadlines.waiting).toBe(0);
   });
 });

@@ -44,11 +44,12 @@ interface PinoInternals {
   readonly [pino.symbols.chindingsSym]: string;
 }
 
-/** The access logs' writes of lines still waiting for the end of their event loop turn. */
-const unflushed = new Set<() => void>();
+/** Each access log's write of its lines still waiting for the end of their event loop turn (a no-op when none). */
+const flushes: (() => void)[] = [];
+
 /** Hands every access log's waiting lines to its stream now (the last turn's, when the process exits). */
 export function flushAccessLogs(): void {
-  unflushed.forEach((flush) => flush());
+  for (const flush of flushes) flush();
 }
 // Ahead of pino's own exit handler, which writes out what its stream holds.
 process.prependListener('exit', flushAccessLogs);
@@ -74,21 +75,20 @@ export function accessLog(logger: Logger): RequestObserver {
   // the line (`npm run bench:layers`). A line waits at most for the rest of its turn.
   let pending = '';
   const flush = (): void => {
+    if (pending === '') return;
     const lines = pending;
     pending = '';
-    unflushed.delete(flush);
     if (!stream.destroyed) stream.write(lines);
   };
+  // Registered once, not per turn: a long-lived Set that every turn added to and emptied rebuilt its table each time.
+  flushes.push(flush);
   return (req, res, seconds) => {
     const statusCode = res.statusCode;
     const url = req.originalUrl;
     const level = levelOf(statusCode, url);
     if (!logger.isLevelEnabled(level)) return;
     const msg = statusCode >= 500 ? 'request errored' : res.writableFinished ? 'request completed' : 'request aborted';
-    if (pending === '') {
-      setImmediate(flush);
-      unflushed.add(flush);
-    }
+    if (pending === '') setImmediate(flush);
     pending +=
       `{"level":${levels[level]},"time":${Date.now()}${bindings},"req":{"id":${JSON.stringify(requestIdOf(req) ?? null)},"method":${JSON.stringify(req.method)},` +
         `"url":${JSON.stringify(url)}},"res":{"statusCode":${statusCode}},"responseTime":${Math.round(seconds * 1000)},"route":${JSON.stringify(routeOf(req))},"msg":"${msg}"}\n`;
