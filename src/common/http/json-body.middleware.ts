@@ -62,16 +62,32 @@ export const isJsonBody = (req: IncomingMessage): boolean => (req as Marked)[JSO
  * must not exhaust the stack here, nor reach code further on that recurses (validation, JSON.stringify).
  */
 export function jsonBodyProblem(value: unknown, maxDepth: number): string | null {
-  const stack: [unknown, number][] = [[value, 1]];
-  while (stack.length > 0) {
-    const [node, depth] = stack.pop() as [unknown, number];
-    if (typeof node === 'number' && !Number.isFinite(node)) return 'JSON body has a number out of range (beyond ±1.8e308)';
-    if (node === null || typeof node !== 'object') continue;
+  if (typeof value !== 'object' || value === null) return isOutOfRange(value) ? OUT_OF_RANGE : null;
+  // Objects and arrays still to look into, and their depths; scalars are checked where they are found.
+  const objects: object[] = [value];
+  const depths: number[] = [1];
+  while (objects.length > 0) {
+    const node = objects.pop() as object;
+    const depth = depths.pop() as number;
     if (depth > maxDepth) return `JSON body is nested deeper than KV_MAX_JSON_DEPTH=${maxDepth}`;
-    for (const child of Object.values(node)) stack.push([child, depth + 1]);
+    const children: unknown[] = Array.isArray(node) ? node : Object.values(node);
+    for (let i = 0; i < children.length; i++) {
+      const child = children[i];
+      if (typeof child === 'object') {
+        if (child !== null) {
+          objects.push(child);
+          depths.push(depth + 1);
+        }
+      } else if (isOutOfRange(child)) {
+        return OUT_OF_RANGE;
+      }
+    }
   }
   return null;
 }
+
+const OUT_OF_RANGE = 'JSON body has a number out of range (beyond ±1.8e308)';
+const isOutOfRange = (value: unknown): boolean => typeof value === 'number' && !Number.isFinite(value);
 
 /** 400 for a JSON body nested deeper than KV_MAX_JSON_DEPTH or holding an out-of-range number (after the body parser). */
 export function checkJsonBody(maxDepth: number): Middleware {
