@@ -70,9 +70,9 @@ export function accessLog(logger: Logger): RequestObserver {
   // `,"pid":…,"hostname":"…"`: the bindings pino puts after the time on every line.
   const bindings = internals[pino.symbols.chindingsSym];
   const levels = logger.levels.values;
-  // Lines of one turn of the event loop go to the stream in one write, at its end: the stream re-measures its
-  // pending text on every write and starts a system call whenever none is in flight, which cost more than building
-  // the line (`npm run bench:layers`). A line waits at most for the rest of its turn.
+  // Lines of one turn of the event loop go to the stream in one write, at its end: each write of the stream is a
+  // system call, which cost more than building the line (`npm run bench:layers`). A line waits at most for the
+  // rest of its turn.
   let pending = '';
   const flush = (): void => {
     if (pending === '') return;
