@@ -86,6 +86,9 @@ const requestTracking: Stage = (app, config, mount) => {
     app.getHttpServer() as Server,
   );
   const inFlight = new RequestsInFlight(config.getOrThrow('HTTP_MAX_REQUESTS_IN_FLIGHT', { infer: true }));
+  const requestLog = accessLog(PinoLogger.root);
+  // The last lines go out before Nest's own shutdown lines, and a closed application leaves nothing behind.
+  (app.getHttpServer() as Server).once('close', () => requestLog.close());
   // While draining, every answer closes its connection, so clients and proxies let go of this process before it
   // stops accepting connections.
   const closeWhileDraining = (_req: Request, res: Response) => {
@@ -94,7 +97,7 @@ const requestTracking: Stage = (app, config, mount) => {
   mount.use(
     requestLifecycle(
       [assignRequestId, closeWhileDraining, deadlines.start],
-      [deadlines.finish, inFlight.finish, app.get(HttpMetricsRecorder).observe, accessLog(PinoLogger.root)],
+      [deadlines.finish, inFlight.finish, app.get(HttpMetricsRecorder).observe, requestLog.observe],
     ),
     inFlight.middleware,
   );

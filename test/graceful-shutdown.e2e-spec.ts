@@ -61,7 +61,7 @@ describe('graceful shutdown of the built server', () => {
     keepAlive.destroy();
   });
 
-  it('lets an in-flight request finish before exiting', async () => {
+  it('lets an in-flight request finish before exiting, and logs it before the shutdown is complete', async () => {
     server = await startServerProcess();
     const post = slowPost(server.url);
     await new Promise((r) => setTimeout(r, 100));
@@ -71,6 +71,12 @@ describe('graceful shutdown of the built server', () => {
     post.finish();
     expect(await post.done).toEqual({ status: 200 });
     expect(await server.exited).toEqual({ code: 0, signal: null });
+    // The last of its output may still be in the pipe when the exit is seen.
+    await new Promise((r) => setTimeout(r, 200));
+    const requestLine = server.lines.findIndex((l) => l.includes('"req":') && l.includes('"url":"/set"'));
+    const complete = server.lines.findIndex((l) => l.includes('shutdown complete'));
+    expect(requestLine).toBeGreaterThanOrEqual(0);
+    expect(complete).toBeGreaterThan(requestLine);
   });
 
   it('cuts requests still running after SHUTDOWN_TIMEOUT_MS and exits 0', async () => {

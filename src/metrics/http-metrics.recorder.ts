@@ -25,9 +25,9 @@ export class HttpMetricsRecorder {
  * one observation on its way out (prom-client hashes the labels of each), and the two metrics can never disagree.
  */
 export async function collectRequestCounts(total: Counter<string>, duration: Histogram<string>): Promise<void> {
-  const { values } = await duration.get();
+  const { name, values } = await duration.get();
   total.reset();
-  for (const { metricName, labels, value } of values) if (metricName === `${HTTP_REQUEST_DURATION}_count`) total.inc(labels, value);
+  for (const { metricName, labels, value } of values) if (metricName === `${name}_count`) total.inc(labels, value);
 }
 
 /**

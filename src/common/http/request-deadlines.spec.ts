@@ -140,4 +140,32 @@ describe('RequestDeadlines queue', () => {
     }
     expect(deadlines.waiting).toBe(0);
   });
+
+  it('keeps each queue whole when a response is started twice, or finished by another queue', async () => {
+    const asked: string[] = [];
+    const isStreaming = (req: unknown) => {
+      asked.push((req as { name: string }).name);
+      return false;
+    };
+    const [one, two] = [new RequestDeadlines(10, isStreaming), new RequestDeadlines(10, isStreaming)];
+    try {
+      const [a, b, c] = ['a', 'b', 'c'].map(answered);
+      const now = performance.now();
+      for (const res of [a, b, c]) one.start(res.req as never, res, now);
+      // b starts again: it moves to the newest place instead of linking to itself.
+      one.start(b.req as never, b, now);
+      expect(one.waiting).toBe(3);
+      // Another queue's finish leaves one's list alone; its start takes the response out of one's.
+      two.finish(c.req as never, c);
+      expect(one.waiting).toBe(3);
+      two.start(c.req as never, c, now);
+      expect([one.waiting, two.waiting]).toEqual([2, 1]);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(asked.sort()).toEqual(['a', 'b', 'c']);
+      expect([one.waiting, two.waiting]).toEqual([0, 0]);
+    } finally {
+      one.stop();
+      two.stop();
+    }
+  });
 });

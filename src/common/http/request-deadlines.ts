@@ -2,12 +2,15 @@ import type { Server } from 'node:http';
 import type { Request, Response } from 'express';
 import { errorJson } from './error-body';
 
+const QUEUE = Symbol('kv.deadline.queue');
 const PREVIOUS = Symbol('kv.deadline.previous');
 const NEXT = Symbol('kv.deadline.next');
 const STARTED_AT = Symbol('kv.deadline.startedAt');
 
 /** An open response, linked into the queue of its RequestDeadlines by fields of its own. */
 interface Open extends Response {
+  /** The deadlines whose queue it is in, or null once out. */
+  [QUEUE]?: RequestDeadlines | null;
   [PREVIOUS]: Open | null;
   [NEXT]: Open | null;
   [STARTED_AT]: number;
@@ -56,6 +59,9 @@ export class RequestDeadlines {
   readonly start = (_req: Request, res: Response, startedAt: number): void => {
     // Whether it streams is only known once it has been routed: asked when its deadline comes.
     const open = res as Open;
+    // Started again (it never is today): it leaves its place, here or in another queue, rather than loop a list.
+    open[QUEUE]?.unlink(open);
+    open[QUEUE] = this;
     open[STARTED_AT] = startedAt;
     open[PREVIOUS] = this.newest;
     open[NEXT] = null;
@@ -75,15 +81,16 @@ export class RequestDeadlines {
   }
 
   private unlink(open: Open): void {
+    // Not in this queue: never started here, or already out.
+    if (open[QUEUE] !== this) return;
     const previous = open[PREVIOUS];
     const next = open[NEXT];
-    // Not in the queue: never started here, or already out.
-    if (previous === undefined || (previous === null && this.oldest !== open)) return;
     if (previous === null) this.oldest = next;
     else previous[NEXT] = next;
     if (next === null) this.newest = previous;
     else next[PREVIOUS] = previous;
     // Neither a late 'close' nor another queue's sweep finds it linked again; nothing holds on to its neighbours.
+    open[QUEUE] = null;
     open[PREVIOUS] = null;
     open[NEXT] = null;
     this.count--;

@@ -23,7 +23,7 @@ describe('accessLog', () => {
   it('writes the line pino itself would write for the same fields', async () => {
     const { logger, lines } = capturingLogger();
     const url = '/get/a%22b?x=\u00e9\n';
-    accessLog(logger)(request(url), response(200), 0.0123);
+    accessLog(logger).observe(request(url), response(200), 0.0123);
     logger.info({ req: { id: 'req-1', method: 'GET', url }, res: { statusCode: 200 }, responseTime: 12, route: '/get/:key' }, 'request completed');
     await new Promise((r) => setImmediate(r));
     expect(lines).toHaveLength(2);
@@ -42,7 +42,7 @@ describe('accessLog', () => {
         done();
       },
     });
-    const log = accessLog(pino({ level: 'info' }, sink));
+    const log = accessLog(pino({ level: 'info' }, sink)).observe;
     for (const key of ['a', 'b', 'c']) log(request(`/get/${key}`), response(200), 0.001);
     expect(writes).toEqual([]);
     await new Promise((r) => setImmediate(r));
@@ -53,7 +53,7 @@ describe('accessLog', () => {
     expect(writes).toHaveLength(2);
   });
 
-  it('hands the lines of the last turn to the stream when the process exits', () => {
+  it('hands the lines of the last turn to the stream when the process exits, and when closed', () => {
     const writes: string[] = [];
     const sink = new Writable({
       write(chunk: Buffer, _encoding, done) {
@@ -61,15 +61,25 @@ describe('accessLog', () => {
         done();
       },
     });
-    accessLog(pino({ level: 'info' }, sink))(request('/get/last'), response(200), 0.001);
+    const log = accessLog(pino({ level: 'info' }, sink));
+    log.observe(request('/get/last'), response(200), 0.001);
     expect(process.listeners('exit')).toContain(flushAccessLogs);
     flushAccessLogs();
-    expect(writes.join('')).toContain('"url":"/get/last"');
+    expect(writes).toHaveLength(1);
+    expect(writes[0]).toContain('"url":"/get/last"');
+    log.observe(request('/get/closing'), response(200), 0.001);
+    log.close();
+    expect(writes).toHaveLength(2);
+    expect(writes[1]).toContain('"url":"/get/closing"');
+    // Closed, it is no longer among what the exit writes out: a line after that waits for its turn's end only.
+    log.observe(request('/get/late'), response(200), 0.001);
+    flushAccessLogs();
+    expect(writes).toHaveLength(2);
   });
 
   it('uses the level of the status (5xx error, 4xx warn, probes debug) and honours LOG_LEVEL', async () => {
     const { logger, lines } = capturingLogger('info');
-    const log = accessLog(logger);
+    const log = accessLog(logger).observe;
     log(request('/get/a'), response(503), 0.001);
     log(request('/get/a'), response(404), 0.001);
     log(request('/health/ready'), response(200), 0.001);

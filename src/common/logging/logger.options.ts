@@ -44,18 +44,24 @@ interface PinoInternals {
   readonly [pino.symbols.chindingsSym]: string;
 }
 
-/** Each access log's write of its lines still waiting for the end of their event loop turn (a no-op when none). */
-const flushes: (() => void)[] = [];
+/** Each open access log's write of its lines still waiting for the end of their event loop turn (a no-op when none). */
+const flushes = new Set<() => void>();
 
-/** Hands every access log's waiting lines to its stream now (the last turn's, when the process exits). */
+/** Hands every open access log's waiting lines to its stream now (the last turn's, when the process exits). */
 export function flushAccessLogs(): void {
   for (const flush of flushes) flush();
 }
-// When the process exits, the last turn's lines are written too (ahead of pino's own handler, for a stream that buffers).
-process.prependListener('exit', flushAccessLogs);
+process.on('exit', flushAccessLogs);
+
+/** The request log: a `requestLifecycle` observer, and `close` to write out what waits and forget it. */
+export interface AccessLog {
+  readonly observe: RequestObserver;
+  /** Writes the lines still waiting and leaves the exit hook (when the HTTP server closes). */
+  close(): void;
+}
 
 /**
- * The request log, a `requestLifecycle` observer: one JSON line per request when its response is done, with
+ * The request log: one JSON line per request when its response is done, with
  * request id, method, url, status, route template and duration in ms, exactly as pino would write it
  * (`{"level","time","pid","hostname","req":{"id","method","url"},"res":{"statusCode"},"responseTime","route","msg"}`,
  * the shape pino-http writes), on pino's own destination.
@@ -64,7 +70,7 @@ process.prependListener('exit', flushAccessLogs);
  * walk over the object (serializers, stringifiers, escaping each key) was the largest single cost the service adds
  * to a request (`npm run bench:layers`). Its strings go through JSON.stringify, so any URL or id is escaped.
  */
-export function accessLog(logger: Logger): RequestObserver {
+export function accessLog(logger: Logger): AccessLog {
   const internals = logger as unknown as PinoInternals;
   const stream = internals[pino.symbols.streamSym];
   // `,"pid":…,"hostname":"…"`: the bindings pino puts after the time on every line.
@@ -80,9 +86,10 @@ export function accessLog(logger: Logger): RequestObserver {
     pending = '';
     if (!stream.destroyed) stream.write(lines);
   };
-  // Registered once, not per turn: a long-lived Set that every turn added to and emptied rebuilt its table each time.
-  flushes.push(flush);
-  return (req, res, seconds) => {
+  // Registered once for the log's life, not per turn: a long-lived Set that every turn added to and emptied would
+  // rebuild its table each time (see RequestDeadlines).
+  flushes.add(flush);
+  const observe: RequestObserver = (req, res, seconds) => {
     const statusCode = res.statusCode;
     const url = req.originalUrl;
     const level = levelOf(statusCode, url);
@@ -92,6 +99,13 @@ export function accessLog(logger: Logger): RequestObserver {
     pending +=
       `{"level":${levels[level]},"time":${Date.now()}${bindings},"req":{"id":${JSON.stringify(requestIdOf(req) ?? null)},"method":${JSON.stringify(req.method)},` +
         `"url":${JSON.stringify(url)}},"res":{"statusCode":${statusCode}},"responseTime":${Math.round(seconds * 1000)},"route":${JSON.stringify(routeOf(req))},"msg":"${msg}"}\n`;
+  };
+  return {
+    observe,
+    close: () => {
+      flush();
+      flushes.delete(flush);
+    },
   };
 }
 
