@@ -121,7 +121,7 @@ export function loggerOptions(level: LogLevel): Params {
       { level, wrapSerializers: false },
       // Synchronous writes: the access log hands over one turn of the event loop's lines at a time (accessLog), so
       // this is one write(2) per turn, not per request. Asynchronous writes cost more (each went through libuv's
-      // thread pool: 3 to 6 us of CPU per request more in `npm run bench`) and queued without bound in memory
+      // thread pool: 1 to 3 us of CPU per GET more in paired runs) and queued without bound in memory
       // while stdout was not read; a stdout that is not read now holds the process back instead.
       pino.destination({ dest: 1, sync: true }),
     ],
