@@ -329,16 +329,18 @@ async function main() {
         const own = measured(def, scenario);
         const row = of(scenario);
         if (def.name === 'service-redis') {
-          const ratios = perRound(own, measured(memory, scenario), rpsRatio);
+          const memoryDriver = measured(memory, scenario);
+          const ratios = perRound(own, memoryDriver, rpsRatio);
           const value = medianOf(ratios);
-          const cpu = medianOf(perRound(own, measured(memory, scenario), cpuRatio));
+          const cpu = medianOf(perRound(own, memoryDriver, cpuRatio));
           list.push({ server: def.name, target: `${scenario} >= ${times(TARGETS.redisVsMemory)} the memory driver's req/s`, value, met: value >= TARGETS.redisVsMemory, shown: `${times(value)} (from CPU time per request: ${times(cpu)})${roundsOf(ratios, times)}` });
           continue;
         }
         const wanted = def.name === 'service-warn' ? TARGETS.vsNestQuiet : TARGETS.vsNest;
-        const ratios = perRound(own, measured(nest, scenario), rpsRatio);
+        const reference = measured(nest, scenario);
+        const ratios = perRound(own, reference, rpsRatio);
         list.push({ server: def.name, target: `${scenario} >= ${pct(wanted)} of NestJS's req/s`, value: row.vsNest!, met: row.vsNest! >= wanted, shown: `${pct(row.vsNest!)} (from CPU time per request: ${pct(row.cpuVsNest!)})${roundsOf(ratios, pct)}` });
-        const p99s = perRound(own, measured(nest, scenario), p99Ratio);
+        const p99s = perRound(own, reference, p99Ratio);
         const p99 = medianOf(p99s);
         list.push({ server: def.name, target: `${scenario} p99 <= ${TARGETS.p99VsNest}x NestJS's p99 in the same round`, value: p99, met: p99 <= TARGETS.p99VsNest, shown: `${times(p99)}${roundsOf(p99s, times)}` });
       }
