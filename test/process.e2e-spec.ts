@@ -29,6 +29,28 @@ describe('the built server as a process', () => {
     expect(typeof requestLog?.responseTime).toBe('number');
   });
 
+  it('holds back while nothing reads its stdout, queueing no log lines in memory, and goes on once it is read', async () => {
+    server = await startServerProcess();
+    const { url } = server;
+    const answers = (path: string) => fetch(`${url}${path}`, { signal: AbortSignal.timeout(2000) }).then(() => true, () => false);
+    server.child.stdout!.pause();
+    // Each request logs a line of about 1 KB: the pipe and the reader's buffer fill within a few hundred.
+    const long = 'x'.repeat(900);
+    let answered = 0;
+    while (answered < 5000 && (await answers(`/get/${long}${answered}`))) answered++;
+    expect(answered).toBeGreaterThan(10);
+    expect(answered).toBeLessThan(5000);
+    // Stuck on its stdout, it answers nothing, its liveness probe included (so an orchestrator restarts it).
+    expect(await answers('/health/live')).toBe(false);
+    server.child.stdout!.resume();
+    let live = false;
+    await until(async () => (live = await answers('/health/live')), 10_000);
+    expect(live).toBe(true);
+    // The lines written while held back were not lost.
+    await until(() => server!.lines.some((l) => l.includes(`${long}${answered - 1}"`)), 5000);
+    expect(server.lines.some((l) => l.includes(`${long}${answered - 1}"`))).toBe(true);
+  });
+
   it.each(['SIGTERM', 'SIGINT'] as const)('exits 0 on %s, at once with the default settings when nothing is in flight', async (signal) => {
     server = await startServerProcess();
     const sentAt = Date.now();
