@@ -1,4 +1,4 @@
-// Benchmark-only preload (never used by the service): on a signal, collect garbage and report the process's
+// A preload for benchmarks and tests (never used by the service): on a signal, collect garbage and report the process's
 // memory on stderr as one JSON line, so a benchmark can measure live heap, not reserved heap. SIGUSR2 runs a
 // full GC as V8 runs its own; SIGURG a last-resort GC, which also hands V8's page pool back to the system (V8 13
 // keeps the pages a GC frees resident, for reuse, until then).
