@@ -62,7 +62,7 @@ EXPOSE 8080
 # shutdown and its exit code is the container's. The official image's ENTRYPOINT (docker-entrypoint.sh, a
 # shell that execs its arguments) is cleared so that the command is exactly this one.
 ENTRYPOINT []
-CMD ["node", "dist/main.js"]
+CMD ["node", "--max-semi-space-size=8", "dist/main.js"]
 
 # Provenance, passed by whoever builds (CI, or the example above); empty when not given rather than a guess.
 # REVISION is the commit; VCS_REF is accepted as its other usual name. Last in the stage because

@@ -20,7 +20,8 @@
  *
  * Settings (`--name=value` or BENCH_<NAME>): seconds (10) per measurement, warmup (3) seconds before each,
  * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,nest,express,node), and
- * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`.
+ * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`;
+ * alt-node-flags: Node options for `service-alt` (space-separated; without alt-main, it runs this build with them).
  * A quick run: `npm run bench -- --seconds=2 --warmup=1 --rounds=1`.
  */
 import { execFileSync } from 'node:child_process';
@@ -54,6 +55,7 @@ const ROUNDS = setting('rounds', 3);
 const CONNECTIONS = setting('connections', 50);
 const KEYS = setting('keys', 100_000);
 const ALT_MAIN = settingText('alt-main');
+const ALT_NODE_FLAGS = (settingText('alt-node-flags') ?? '').split(' ').filter(Boolean);
 
 /**
  * The targets: requests/s against bare NestJS (the framework's ceiling) with the access log on and with
@@ -115,7 +117,12 @@ const DEFS: ServerDef[] = [
     },
   },
   // `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
-  { name: 'service-alt', label: `service (memory, ${ALT_MAIN})`, service: true, start: service({}, ALT_MAIN ? [ALT_MAIN] : []) },
+  {
+    name: 'service-alt',
+    label: `service (memory, ${[ALT_MAIN ?? 'this build', ...ALT_NODE_FLAGS].join(' ')})`,
+    service: true,
+    start: service({}, [...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]),
+  },
   { name: 'nest', label: 'NestJS 12 (reference)', service: false, start: reference('nest.cjs') },
   { name: 'express', label: 'Express 5 (reference)', service: false, start: reference('express.cjs') },
   { name: 'node', label: 'node:http (reference)', service: false, start: reference('node-http.cjs') },
@@ -123,9 +130,9 @@ const DEFS: ServerDef[] = [
 
 function selectedServers(): ServerDef[] {
   const wanted = (settingText('servers') ?? 'service,service-warn,service-redis,nest,express,node').split(',').map((s) => s.trim());
-  if (ALT_MAIN && !wanted.includes('service-alt')) wanted.push('service-alt');
+  if ((ALT_MAIN || ALT_NODE_FLAGS.length > 0) && !wanted.includes('service-alt')) wanted.push('service-alt');
   for (const name of wanted) if (!DEFS.some((d) => d.name === name)) throw new Error(`unknown server ${name}: one of ${DEFS.map((d) => d.name).join(', ')}`);
-  if (wanted.includes('service-alt') && !(ALT_MAIN && existsSync(ALT_MAIN))) throw new Error(`service-alt needs --alt-main=<an existing dist/main.js> (got ${ALT_MAIN})`);
+  if (ALT_MAIN !== undefined && !existsSync(ALT_MAIN)) throw new Error(`--alt-main must name an existing dist/main.js (got ${ALT_MAIN})`);
   return DEFS.filter((d) => wanted.includes(d.name)).filter((d) => {
     if (d.name === 'service-redis' && !hasRedis) console.log('redis-server is not installed: skipping the redis driver');
     return d.name !== 'service-redis' || hasRedis;

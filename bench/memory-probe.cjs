@@ -1,7 +1,7 @@
 // A preload for benchmarks and tests (never used by the service): on a signal, collect garbage and report the process's
 // memory on stderr as one JSON line, so a benchmark can measure live heap, not reserved heap. SIGUSR2 runs a
-// full GC as V8 runs its own; SIGURG a last-resort GC, which also hands V8's page pool back to the system (V8 13
-// keeps the pages a GC frees resident, for reuse, until then).
+// full GC as V8 runs its own; SIGURG a last-resort GC (V8 runs one only near its heap limit), which also drops
+// V8's compilation cache and optimised code and shrinks the young generation.
 const report = (options) => () => {
   if (typeof global.gc === 'function') global.gc(options);
   process.stderr.write(`MEMORY ${JSON.stringify(process.memoryUsage())}\n`);

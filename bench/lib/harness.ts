@@ -231,7 +231,7 @@ export const rssBytes = (pid: number): number => Number(/VmRSS:\s+(\d+)/.exec(re
 /**
  * A server's memory after a full GC: the server runs with `--expose-gc --require bench/memory-probe.cjs`, which
  * answers SIGUSR2 with one MEMORY line on stderr. `lastResort`: after a last-resort GC instead (SIGURG), which
- * also gives V8's pool of freed pages back to the system.
+ * also frees what ordinary GCs keep (V8's compilation cache, optimised code, young-generation room).
  */
 export function liveMemory(child: ChildProcess, lastResort = false): Promise<NodeJS.MemoryUsage> {
   return new Promise((resolve) => {

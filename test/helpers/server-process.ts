@@ -1,10 +1,22 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from './free-port';
 
 export const MAIN = join(__dirname, '..', '..', 'dist', 'main.js');
+
+/**
+ * The Node options the service is shipped with: those of package.json's start script (`exec node <options>
+ * dist/main.js`), which the container's CMD repeats (test/process.e2e-spec.ts checks that). Tests and benchmarks
+ * start the service with them, so they measure what `npm start` and the image run.
+ */
+export const START_NODE_ARGS: readonly string[] = (() => {
+  const { scripts } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  const match = /^exec node ((?:--\S+ )*)dist\/main\.js$/.exec(scripts.start);
+  if (!match) throw new Error(`package.json's start script is not "exec node [--options] dist/main.js": ${scripts.start}`);
+  return match[1].split(' ').filter(Boolean);
+})();
 
 export interface ServerProcess {
   readonly child: ChildProcess;
@@ -38,7 +50,7 @@ const KEPT_LINES = 5000;
 export async function startServerProcess(env: Record<string, string> = {}, timeoutMs = 45_000, nodeArgs: string[] = []): Promise<ServerProcess> {
   if (!existsSync(MAIN)) throw new Error(`${MAIN} is missing: run "npm run build" first (npm test does it)`);
   const port = env.PORT ?? String(await freePort());
-  const child = spawn(process.execPath, [...nodeArgs, MAIN], {
+  const child = spawn(process.execPath, [...START_NODE_ARGS, ...nodeArgs, MAIN], {
     // SHUTDOWN_DELAY_MS is 0 by default (no load balancer to wait for) unless a test asks for one.
     env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: port },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -79,7 +91,7 @@ export async function startServerProcess(env: Record<string, string> = {}, timeo
 /** Runs the built server to completion and returns its exit code and output (for start-up failures). */
 export function runServerProcess(env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...START_NODE_ARGS, MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));

@@ -1,19 +1,12 @@
 import { ChangeFeed, type ChangeEvent, FeedWatch, type Watch, type WatchSink } from '../change-feed';
 import type { Keyspace, KeyspacePosition, Position } from '../keyspace';
+import { MemoryEventHistory } from './memory-event.history';
 
 export interface MemoryChangeFeedOptions {
   /** WATCH_HISTORY: most events kept for replay. */
   readonly history: number;
   /** WATCH_HISTORY_BYTES: most bytes of events kept for replay (the newest event is kept whatever its size). */
   readonly historyBytes: number;
-}
-
-/** One retained event, with what replays need to slice the history by bytes and by batch. */
-interface Entry {
-  readonly event: ChangeEvent;
-  readonly bytes: number;
-  /** Revision of the last event of the event's atomic batch: slices end only there. */
-  readonly last: number;
 }
 
 /**
@@ -49,19 +42,17 @@ class MemoryWatch extends FeedWatch {
  * client) goes on reading the history when resumed, new events included, and so catches up without holding any.
  */
 export class MemoryChangeFeed extends ChangeFeed {
-  private entries: Entry[] = [];
-  /** Index in `entries` of the oldest retained event (older slots are compacted away now and then). */
-  private start = 0;
-  private bytes = 0;
+  private readonly history: MemoryEventHistory;
   private latest: number;
   private readonly live = new Set<MemoryWatch>();
   private readonly replaying = new Set<MemoryWatch>();
 
   constructor(
-    private readonly options: MemoryChangeFeedOptions,
+    options: MemoryChangeFeedOptions,
     private keyspace: Keyspace,
   ) {
     super();
+    this.history = new MemoryEventHistory(options.history, options.historyBytes);
     this.latest = keyspace.base;
   }
 
@@ -75,7 +66,7 @@ export class MemoryChangeFeed extends ChangeFeed {
 
   /** Retained events and their bytes (for the memory bound's tests and metrics). */
   get retained(): { readonly events: number; readonly bytes: number } {
-    return { events: this.entries.length - this.start, bytes: this.bytes };
+    return { events: this.history.length, bytes: this.history.bytes };
   }
 
   /**
@@ -84,7 +75,7 @@ export class MemoryChangeFeed extends ChangeFeed {
    * reset. Only for a feed that has published nothing yet.
    */
   startAt(keyspace: Keyspace, revision: number): void {
-    if (this.entries.length !== 0 || this.latest !== this.keyspace.base) throw new Error('startAt() needs a feed that has published nothing');
+    if (this.history.length !== 0 || this.latest !== this.keyspace.base) throw new Error('startAt() needs a feed that has published nothing');
     this.keyspace = keyspace;
     this.latest = revision;
   }
@@ -100,13 +91,8 @@ export class MemoryChangeFeed extends ChangeFeed {
    */
   publish(batch: readonly ChangeEvent[], sizes: readonly number[]): void {
     if (batch.length === 0) return;
-    const last = batch[batch.length - 1].revision;
-    batch.forEach((event, i) => {
-      this.entries.push({ event, bytes: sizes[i], last });
-      this.bytes += sizes[i];
-    });
-    this.latest = last;
-    this.trim();
+    this.history.append(batch, sizes);
+    this.latest = batch[batch.length - 1].revision;
     // A watch that throws must not starve the others of the batch.
     for (const watch of [...this.live]) {
       try {
@@ -143,8 +129,8 @@ export class MemoryChangeFeed extends ChangeFeed {
         return;
       }
       if (sink.wantsMore && !sink.wantsMore()) return;
-      const from = this.indexOf(watch.cursor + 1);
-      if (from < this.start) {
+      const oldest = this.history.oldest;
+      if (oldest === undefined || watch.cursor + 1 < oldest) {
         // What it still had to read left the history while it was paused: it could not keep up.
         this.replaying.delete(watch);
         watch.cursor = null;
@@ -156,14 +142,7 @@ export class MemoryChangeFeed extends ChangeFeed {
         }
         return;
       }
-      const slice: ChangeEvent[] = [];
-      let bytes = 0;
-      for (let i = from; i < this.entries.length; i++) {
-        const entry = this.entries[i];
-        slice.push(entry.event);
-        bytes += entry.bytes;
-        if (bytes >= SLICE_BYTES && entry.event.revision === entry.last) break;
-      }
+      const slice = this.history.slice(watch.cursor + 1, SLICE_BYTES);
       watch.cursor = slice[slice.length - 1].revision;
       sink.events(slice);
     }
@@ -179,29 +158,6 @@ export class MemoryChangeFeed extends ChangeFeed {
   private retains(since: Position): boolean {
     if (since.keyspace !== null && since.keyspace !== this.keyspace.id) return false;
     if (since.revision > this.latest || since.revision < this.keyspace.base) return false;
-    const oldest = this.entries.length > this.start ? this.entries[this.start].event.revision : this.latest + 1;
-    return since.revision >= oldest - 1;
-  }
-
-  /** Index in `entries` of the event with `revision` (revisions in the history are consecutive). */
-  private indexOf(revision: number): number {
-    if (this.entries.length === this.start) return this.start + (revision - this.latest - 1);
-    return this.start + (revision - this.entries[this.start].event.revision);
-  }
-
-  /** Drops the oldest events beyond WATCH_HISTORY, or beyond WATCH_HISTORY_BYTES (keeping the newest one). */
-  private trim(): void {
-    const { history, historyBytes } = this.options;
-    while (this.entries.length - this.start > history || (this.bytes > historyBytes && this.entries.length - this.start > 1)) {
-      this.bytes -= this.entries[this.start].bytes;
-      // Released now, not at the next compaction: a dropped event may hold a large value.
-      this.entries[this.start] = undefined as unknown as Entry;
-      this.start++;
-    }
-    // Compact now and then instead of shifting the array on every event.
-    if (this.start > 1024 && this.start * 2 > this.entries.length) {
-      this.entries = this.entries.slice(this.start);
-      this.start = 0;
-    }
+    return since.revision >= (this.history.oldest ?? this.latest + 1) - 1;
   }
 }
