@@ -22,6 +22,8 @@
  * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,nest,express,node), and
  * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`;
  * alt-node-flags: Node options for `service-alt` (space-separated; without alt-main, it runs this build with them).
+ * Every service starts with the options package.json's start script gives it (START_NODE_ARGS), service-alt too, then
+ * service-alt's own: the last of a repeated V8 option wins.
  * A quick run: `npm run bench -- --seconds=2 --warmup=1 --rounds=1`.
  */
 import { execFileSync } from 'node:child_process';
@@ -29,7 +31,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { startRedisServer, uniquePrefix, type RedisServer } from '../test/helpers/redis-server';
-import { startServerProcess } from '../test/helpers/server-process';
+import { START_NODE_ARGS, startServerProcess } from '../test/helpers/server-process';
 import {
   canPin,
   childPids,
@@ -413,7 +415,7 @@ async function main() {
       node: process.version,
       date: date.toISOString(),
       machine: { cpus: cpus().length, model: cpus()[0]?.model.trim(), loadavgStart: loadStart, loadavgEnd: loadavg() },
-      settings: { seconds: SECONDS, warmupSeconds: WARMUP, rounds: ROUNDS, connections: CONNECTIONS, keys: KEYS, pinned, canPin: canPin(), altMain: ALT_MAIN },
+      settings: { seconds: SECONDS, warmupSeconds: WARMUP, rounds: ROUNDS, connections: CONNECTIONS, keys: KEYS, pinned, canPin: canPin(), altMain: ALT_MAIN, altNodeFlags: ALT_NODE_FLAGS, startNodeArgs: START_NODE_ARGS },
       servers: defs.map((d) => ({ name: d.name, label: d.label })),
       rows,
       targets,

@@ -58,7 +58,7 @@ async function load(write: (from: number, to: number) => Promise<void>): Promise
 /**
  * The service's memory after a full GC as V8 runs its own, RSS read a moment later as for Redis. `lastResort`: after
  * a last-resort GC, which V8 runs only near its heap limit: it also drops V8's compilation cache and optimised code
- * and shrinks the young generation, about 40 bytes per key here that an ordinary GC leaves.
+ * and shrinks the young generation, about 20 bytes per key here that an ordinary GC leaves.
  */
 async function gcAndMeasure(child: ChildProcess, lastResort = false): Promise<{ rss: number; heapUsed: number }> {
   const { heapUsed } = await liveMemory(child, lastResort);

@@ -83,6 +83,10 @@ describe('MemoryEventHistory', () => {
     expect(history.slice(4, 1).map((e) => e.revision)).toEqual([4, 5]);
   });
 
+  it('refuses a bound of no events, which could keep not even the newest one', () => {
+    expect(() => new MemoryEventHistory(0, 100)).toThrow(RangeError);
+  });
+
   it('is empty with no oldest revision before anything is appended', () => {
     const history = new MemoryEventHistory(10, 100);
     expect(history).toMatchObject({ length: 0, bytes: 0, oldest: undefined });

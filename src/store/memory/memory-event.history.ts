@@ -12,9 +12,10 @@ const INITIAL_SLOTS = 1024;
  * the garbage collector to move it to the old generation, where it then dies. Under a stream of writes that was
  * the bulk of the old generation's garbage (10,000 retained events are some 1.5 MB, rewritten every few thousand
  * writes), which is what sets the heap's peak, and so the process's RSS, while a store is being filled
- * (`npm run bench:memory`). Here retaining an event writes a few pointers (to the key, values and time the store
- * holds anyway) into arrays allocated once; events are built again, equal to the published ones, only when a
- * replay reads them.
+ * (`npm run bench:memory`). Here retaining an event writes a few pointers (to its key, its values and its batch's
+ * time string) into arrays that grow with the history (doubling, up to maxEvents), not with each event; events are
+ * built again, equal to the published ones, only when a replay reads them. So a replayed event is a new object: what
+ * is cached by event identity (a stream's encodings of one turn's events) is not shared with a replay.
  *
  * Revisions in the history are consecutive, so they are not stored: slot `i` (counted from the oldest) holds
  * revision `oldest + i`.
@@ -41,7 +42,9 @@ export class MemoryEventHistory {
     private readonly maxBytes: number,
     /** Slots of the first allocation (tests make it small, to grow a history that has wrapped around). */
     private readonly initialSlots = INITIAL_SLOTS,
-  ) {}
+  ) {
+    if (!(maxEvents >= 1 && initialSlots >= 1)) throw new RangeError(`a history keeps at least one event (maxEvents ${maxEvents}, initialSlots ${initialSlots})`);
+  }
 
   /** Events retained. */
   get length(): number {
