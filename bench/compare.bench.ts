@@ -43,6 +43,7 @@ import {
   SERVER_CPU,
   setting,
   settingText,
+  settingWords,
   startScript,
   stopChild,
   type ChildServer,
@@ -57,7 +58,7 @@ const ROUNDS = setting('rounds', 3);
 const CONNECTIONS = setting('connections', 50);
 const KEYS = setting('keys', 100_000);
 const ALT_MAIN = settingText('alt-main');
-const ALT_NODE_FLAGS = (settingText('alt-node-flags') ?? '').split(' ').filter(Boolean);
+const ALT_NODE_FLAGS = settingWords('alt-node-flags');
 
 /**
  * The targets: requests/s against bare NestJS (the framework's ceiling) with the access log on and with

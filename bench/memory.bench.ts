@@ -8,15 +8,16 @@
  * and after the load (the service after a full GC, through bench/memory-probe.cjs; Redis after its own lazy
  * frees settle) and divides the growth by the number of keys. The service runs with the Node options it ships with
  * (package.json's start script). Also shown: the service's RSS per key after a last-resort GC (its baseline is
- * taken that way too), which also frees what an ordinary full GC leaves, its live heap per key, and Redis's `used_memory` per key (what the allocator was asked for, without fragmentation). Both run on
- * the same CPU in turn; traffic stays on 127.0.0.1. Results go to bench/results/memory-<date>.json and .md.
+ * taken that way too), which also frees what an ordinary full GC leaves; its live heap per key; and Redis's
+ * `used_memory` per key (what the allocator was asked for, without fragmentation). Both run on the same CPU in turn;
+ * traffic stays on 127.0.0.1. Results go to bench/results/memory-<date>.json and .md.
  */
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import Redis from 'ioredis';
 import { startRedisServer } from '../test/helpers/redis-server';
 import { startServerProcess } from '../test/helpers/server-process';
-import { liveMemory, LOADGEN_CPU, pin, rssBytes, SERVER_CPU, setting, settingText, stopChild, today, writeResult } from './lib/harness';
+import { liveMemory, LOADGEN_CPU, pin, rssBytes, SERVER_CPU, setting, settingWords, stopChild, today, writeResult } from './lib/harness';
 
 const KEYS = setting('keys', 1_000_000);
 const KEY_BYTES = setting('key-bytes', 16);
@@ -28,7 +29,7 @@ const IN_FLIGHT = 4;
  * Node options for the service on top of those it ships with (`--node-flags="--max-semi-space-size=64"`, say:
  * the last of a repeated V8 option wins).
  */
-const NODE_FLAGS = (settingText('node-flags') ?? '').split(' ').filter(Boolean);
+const NODE_FLAGS = settingWords('node-flags');
 
 /** Key number `i`, padded to KEY_BYTES: `k:000000000042`. */
 function keyOf(i: number): string {

@@ -205,6 +205,9 @@ export function settingText(name: string): string | undefined {
   return flag !== undefined ? flag.slice(name.length + 3) : process.env[`BENCH_${name.toUpperCase().replaceAll('-', '_')}`];
 }
 
+/** A text setting read as space-separated words (Node options, say); none when absent. */
+export const settingWords = (name: string): string[] => (settingText(name) ?? '').split(' ').filter(Boolean);
+
 export const median = (xs: readonly number[]): number => {
   const sorted = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
