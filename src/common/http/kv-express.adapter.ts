@@ -1,15 +1,20 @@
 import { ExpressAdapter } from '@nestjs/platform-express';
+import type { Application, RequestHandler } from 'express';
 import http from 'node:http';
 import type { EnvironmentVariables } from '../../config/env.validation';
 import type { Socket } from 'node:net';
 import { answerConnect, answerOutsideApp, originFormOf } from './malformed-requests';
+import { type DispatchedMethod, RouteDispatch, type RouteLayer } from './route-dispatch';
 
 /**
  * The Express adapter with what Nest does not expose: the request-head limit (HTTP_MAX_HEADER_BYTES, 431 beyond
- * it) is fixed when the server is created, and request targets are checked before Express parses them (it would
- * answer a malformed one with an HTML page).
+ * it) is fixed when the server is created, request targets are checked before Express parses them (it would
+ * answer a malformed one with an HTML page), and routes are filed by their first path segment (RouteDispatch),
+ * mounted as one layer where the first route is registered.
  */
 export class KvExpressAdapter extends ExpressAdapter {
+  private dispatch?: RouteDispatch;
+
   /**
    * `settings`: the validated environment (main.ts and the e2e apps pass the same), read for the two settings
    * only the server's creation can apply: HTTP_MAX_HEADER_BYTES, and HTTP_REQUEST_TIMEOUT_MS as the longest a
@@ -40,5 +45,47 @@ export class KvExpressAdapter extends ExpressAdapter {
     );
     // Node closes a CONNECT (a proxy tunnel request) without a word unless someone listens: this is no proxy.
     this.getHttpServer().on('connect', (req: http.IncomingMessage, socket: Socket) => answerConnect(req, socket, this.settings.HTTP_REQUEST_TIMEOUT_MS));
+  }
+
+  /** Every route registered through this adapter, in the order of registration (for RouteTable). */
+  routes(): readonly RouteLayer[] {
+    return this.dispatch?.routes() ?? [];
+  }
+
+  // `get` with one argument reads an Express setting: only the two-argument form registers a route.
+  override get(...args: unknown[]): unknown {
+    return args.length < 2 ? super.get(args[0] as never) : this.route('get', args);
+  }
+  override post(...args: unknown[]): unknown {
+    return this.route('post', args);
+  }
+  override put(...args: unknown[]): unknown {
+    return this.route('put', args);
+  }
+  override delete(...args: unknown[]): unknown {
+    return this.route('delete', args);
+  }
+  override patch(...args: unknown[]): unknown {
+    return this.route('patch', args);
+  }
+  override head(...args: unknown[]): unknown {
+    return this.route('head', args);
+  }
+  // A route for every method, or for OPTIONS, would have to see the OPTIONS requests the dispatch passes on.
+  override all(): never {
+    throw new Error('routes for all methods (@All) are not supported: the route dispatch leaves OPTIONS to the not-found handler');
+  }
+  override options(): never {
+    throw new Error('OPTIONS routes are not supported: the route dispatch leaves OPTIONS to the not-found handler');
+  }
+
+  private route(method: DispatchedMethod, [path, ...handlers]: unknown[]): this {
+    if (this.dispatch === undefined) {
+      const app = this.getInstance<Application>();
+      this.dispatch = new RouteDispatch({ caseSensitive: app.enabled('case sensitive routing'), strict: app.enabled('strict routing') });
+      app.use(this.dispatch.middleware);
+    }
+    this.dispatch.add(method, path, handlers as RequestHandler[]);
+    return this;
   }
 }

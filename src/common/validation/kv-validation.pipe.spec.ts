@@ -1,5 +1,6 @@
 import { Transform } from 'class-transformer';
 import { IsBoolean, IsInt, IsOptional, IsString, Min } from 'class-validator';
+import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 import { KvValidationPipe } from './kv-validation.pipe';
 
 class Options {
@@ -51,6 +52,31 @@ describe('KvValidationPipe', () => {
     await expect(pipe.transform({}, query(Required))).rejects.toThrow();
     await expect(pipe.transform({}, query(Required))).rejects.toThrow();
     expect(await pipe.transform({ name: 'x' }, query(Required))).toEqual(Object.assign(new Required(), { name: 'x' }));
+  });
+
+  it('answers parameters without a DTO class at once, as the stock pipe would, and empty DTOs it knows too', async () => {
+    const stock = new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true, transform: true });
+    const plain = new KvValidationPipe({ whitelist: true });
+    const body = { a: 1 };
+    const cases: [unknown, ArgumentMetadata][] = [
+      ['key-1', { type: 'param', metatype: String, data: 'key' }],
+      ['5', { type: 'param', metatype: Number, data: 'n' }],
+      ['true', { type: 'query', metatype: Boolean, data: 'flag' }],
+      [body, { type: 'body', metatype: Object }],
+      [body, { type: 'body' }],
+      [undefined, { type: 'custom', metatype: Array }],
+    ];
+    for (const [value, metadata] of cases) {
+      const answer = pipe.transform(value, metadata);
+      expect(answer).not.toBeInstanceOf(Promise);
+      expect(answer).toEqual(await stock.transform(value, metadata));
+      expect(plain.transform(value, metadata)).toBe(value);
+    }
+    await pipe.transform({}, query(Options));
+    expect(pipe.transform({}, query(Options))).toBeInstanceOf(Options);
+    // A pipe told the type to expect validates against it, whatever the parameter says.
+    const expecting = new KvValidationPipe({ expectedType: Required });
+    await expect(expecting.transform({}, { type: 'body', metatype: Object }) as Promise<unknown>).rejects.toThrow();
   });
 
   it('passes primitives and untyped parameters through as the stock pipe does', async () => {

@@ -1,4 +1,4 @@
-import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
+import { type ArgumentMetadata, type PipeTransform, ValidationPipe, type ValidationPipeOptions } from '@nestjs/common';
 
 /** A query string without parameters or an empty JSON object, as Express and body-parser hand them over. */
 function isEmptyObject(value: unknown): value is object {
@@ -10,23 +10,49 @@ function isEmptyObject(value: unknown): value is object {
 }
 
 /**
- * Nest's ValidationPipe, remembering its answer for an empty object per DTO class. Most requests carry no query
- * options at all, and class-transformer and class-validator would otherwise rebuild and check the same empty DTO
- * on every one of them (profiled on the `POST /set` hot path of `npm run bench`). That answer depends only on the
- * class and this pipe's options, so it is safe to reuse; each request gets its own shallow copy of the instance,
- * and a class whose empty instance is invalid is never remembered (it keeps failing through the full pipe).
+ * Nest's ValidationPipe, answering synchronously what needs no validation. Every parameter of every request goes
+ * through this pipe, and the base class's `transform` is an async function: a parameter without a DTO class (a
+ * key, the raw body) cost two promises and their ticks only to come back as it was (or as its primitive type).
+ *
+ * It also remembers its answer for an empty object per DTO class. Most requests carry no query options at all, and
+ * class-transformer and class-validator would otherwise rebuild and check the same empty DTO on every one of them
+ * (profiled on the `POST /set` hot path of `npm run bench`). That answer depends only on the class and this pipe's
+ * options, so it is safe to reuse; each request gets its own shallow copy of the instance, and a class whose empty
+ * instance is invalid is never remembered (it keeps failing through the full pipe).
  */
-export class KvValidationPipe extends ValidationPipe {
+export class KvValidationPipe implements PipeTransform {
+  private readonly stock: StockValidationPipe;
   private readonly emptyInstances = new WeakMap<object, object>();
 
-  override async transform(value: unknown, metadata: ArgumentMetadata): Promise<unknown> {
+  constructor(options?: ValidationPipeOptions) {
+    this.stock = new StockValidationPipe(options);
+  }
+
+  transform(value: unknown, metadata: ArgumentMetadata): unknown {
+    if (!this.stock.validates(metadata)) return this.stock.passOn(value, metadata);
     const { metatype } = metadata;
-    if (!metatype || !isEmptyObject(value) || !this.toValidate(metadata)) return super.transform(value, metadata);
+    if (!metatype || !isEmptyObject(value)) return this.stock.transform(value, metadata);
     const known = this.emptyInstances.get(metatype);
-    if (known) return copyOf(known);
-    const instance = (await super.transform(value, metadata)) as unknown;
+    return known ? copyOf(known) : this.validateEmpty(value, metadata, metatype);
+  }
+
+  private async validateEmpty(value: object, metadata: ArgumentMetadata, metatype: object): Promise<unknown> {
+    const instance = (await this.stock.transform(value, metadata)) as unknown;
     if (typeof instance === 'object' && instance !== null) this.emptyInstances.set(metatype, copyOf(instance));
     return instance;
+  }
+}
+
+/** Nest's ValidationPipe, with the two decisions its `transform` makes first open to KvValidationPipe. */
+class StockValidationPipe extends ValidationPipe {
+  /** Whether `transform` validates this parameter: it has a DTO class, or the pipe expects one for every parameter. */
+  validates(metadata: ArgumentMetadata): boolean {
+    return this.expectedType !== undefined || (!!metadata.metatype && this.toValidate(metadata));
+  }
+
+  /** What `transform` answers for a parameter it does not validate (with `transform`, its primitive type). */
+  passOn(value: unknown, metadata: ArgumentMetadata): unknown {
+    return this.isTransformEnabled ? this.transformPrimitive(value, metadata) : value;
   }
 }
 
