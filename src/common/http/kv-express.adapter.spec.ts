@@ -8,9 +8,13 @@ const handler: RequestHandler = (_req, res) => res.end();
 const layersOf = (adapter: KvExpressAdapter) => adapter.getInstance<Application & { router: { stack: { name: string }[] } }>().router.stack.map((l) => l.name);
 
 describe('KvExpressAdapter', () => {
-  it('mounts one layer for every route, where the first route is registered, after the middleware before it', () => {
+  it('mounts one layer for every route, where mountRoutes is called, however late the routes come', () => {
     const adapter = new KvExpressAdapter(SETTINGS);
     adapter.use(function before(_req: unknown, _res: unknown, next: () => void) {
+      next();
+    });
+    adapter.mountRoutes();
+    adapter.use(function after(_req: unknown, _res: unknown, next: () => void) {
       next();
     });
     adapter.get('/a', handler);
@@ -19,9 +23,6 @@ describe('KvExpressAdapter', () => {
     adapter.delete('/a/:x', handler);
     adapter.patch('/a/:x', handler);
     adapter.head('/c', handler);
-    adapter.use(function after(_req: unknown, _res: unknown, next: () => void) {
-      next();
-    });
     const layers = layersOf(adapter);
     expect(layers.slice(layers.indexOf('before'))).toEqual(['before', 'middleware', 'after']);
     expect(adapter.routes().map((l) => `${Object.keys(l.route!.methods).join()} ${l.route!.path}`)).toEqual([
@@ -41,9 +42,31 @@ describe('KvExpressAdapter', () => {
     expect(adapter.routes()).toEqual([]);
   });
 
-  it('refuses routes the dispatch could not serve: all methods, and OPTIONS', () => {
+  it('refuses a route before mountRoutes, and a second mountRoutes', () => {
     const adapter = new KvExpressAdapter(SETTINGS);
+    expect(() => adapter.get('/a', handler)).toThrow('route /a registered before mountRoutes()');
+    adapter.mountRoutes();
+    expect(() => adapter.mountRoutes()).toThrow('the routes are already mounted');
+  });
+
+  it('refuses routes the dispatch does not serve: all methods, OPTIONS and the other methods Nest can route', () => {
+    const adapter = new KvExpressAdapter(SETTINGS);
+    adapter.mountRoutes();
     expect(() => adapter.all()).toThrow('routes for all methods (@All) are not supported');
-    expect(() => adapter.options()).toThrow('OPTIONS routes are not supported');
+    for (const refuse of [adapter.options, adapter.search, adapter.query, adapter.propfind, adapter.proppatch, adapter.mkcol, adapter.copy, adapter.move, adapter.lock, adapter.unlock]) {
+      expect(() => refuse.call(adapter)).toThrow(/^routes [A-Z]+ are not supported/);
+    }
+    expect(adapter.routes()).toEqual([]);
+  });
+
+  it('takes the routing settings of the application router', () => {
+    const adapter = new KvExpressAdapter(SETTINGS);
+    adapter.enable('case sensitive routing');
+    adapter.mountRoutes();
+    adapter.get('/Keys', handler);
+    // The application's router was made before the setting changed: routes stay case-insensitive, as Nest assumes.
+    const router = adapter.getInstance<Application & { router: { caseSensitive: boolean } }>().router;
+    expect(router.caseSensitive).toBe(false);
+    expect(adapter.routes()[0].matchers?.[0]('/keys')).not.toBe(false);
   });
 });

@@ -1,7 +1,7 @@
 import express, { type Application, type NextFunction, type Request, type Response } from 'express';
 import fc from 'fast-check';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { type DispatchedMethod, firstSegment, RouteDispatch } from './route-dispatch';
 
 /** Routes like the service's: literal first segments, parameters after them, two routes that match the same paths. */
@@ -44,6 +44,16 @@ async function listen(application: Application): Promise<{ server: Server; url: 
   const server = createServer(application);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** The status line and body of a GET of `target` as written, over a socket (fetch would normalise it first). */
+async function raw(url: string, target: string): Promise<string> {
+  const { port } = new URL(url);
+  const socket = connect(Number(port), '127.0.0.1');
+  socket.end(`GET ${target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
+  let text = '';
+  for await (const chunk of socket) text += String(chunk);
+  return `${text.split('\r\n')[0]} ${text.slice(text.indexOf('\r\n\r\n') + 4)}`;
 }
 
 async function ask(url: string, method: string, path: string): Promise<string> {
@@ -116,16 +126,24 @@ describe('RouteDispatch', () => {
     expect(dispatch.routes().map((layer) => `${Object.keys(layer.route!.methods).join()} ${layer.route!.path}`)).toEqual(['get /b/:x', 'post /a', 'get /b']);
   });
 
-  it('files paths by the text before the second slash or the query', () => {
-    expect(['/', '/?a=/b', '/Keys', '/keys/a/b', '/keys?x', '/%67et/a'].map((p) => firstSegment(p, false))).toEqual(['', '', 'keys', 'keys', 'keys', '%67et']);
+  it('files paths by the text before the second slash', () => {
+    expect(['/', '/Keys', '/keys/a/b', '/keys/', '/%67et/a'].map((p) => firstSegment(p, false))).toEqual(['', 'keys', 'keys', 'keys', '%67et']);
     expect(firstSegment('/Keys/a', true)).toBe('Keys');
+  });
+
+  it('dispatches by the path Express routes on, not the raw target: a fragment or a backslash in it too', async () => {
+    const { plain, dispatched } = await pair();
+    for (const target of ['/keys#x', '/keys/a#frag', '/get\\a', '/get\\a#x', '/KEYS#', '/keys?x#y']) {
+      expect(await raw(dispatched, target)).toBe(await raw(plain, target));
+    }
+    expect(await raw(dispatched, '/keys#x')).toMatch(/^HTTP\/1.1 200 /);
   });
 
   it('hands a request no route of its segment takes to the next layer, with its url untouched', () => {
     const dispatch = new RouteDispatch({ caseSensitive: false, strict: false });
     dispatch.add('get', '/keys', [() => undefined]);
     const next = jest.fn() as NextFunction;
-    const req = { method: 'GET', url: '/unknown/a' } as Request;
+    const req = { method: 'GET', url: '/unknown/a', path: '/unknown/a' } as Request;
     dispatch.middleware(req, {} as Response, next);
     expect(next).toHaveBeenCalledWith();
     expect(req.url).toBe('/unknown/a');

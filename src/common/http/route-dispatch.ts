@@ -21,17 +21,13 @@ export interface RouteMatching {
 const PATTERN_SYNTAX = /[:*{}()[\]?+!\\]/;
 
 /**
- * The first segment of a request path or route template, as the dispatch files it: the text between the leading
- * slash and the next slash (or the query), lower-cased unless routing is case-sensitive. `/` and `/?q` have ''.
+ * The first segment of a path (a route template, or the path Express routes a request by: `req.path`), as the
+ * dispatch files it: the text between the leading slash and the next one, lower-cased unless routing is
+ * case-sensitive. `/` has ''.
  */
-export function firstSegment(url: string, caseSensitive: boolean): string {
-  let end = 1;
-  while (end < url.length) {
-    const c = url.charCodeAt(end);
-    if (c === 0x2f /* / */ || c === 0x3f /* ? */) break;
-    end++;
-  }
-  const segment = url.slice(1, end);
+export function firstSegment(path: string, caseSensitive: boolean): string {
+  const end = path.indexOf('/', 1);
+  const segment = end === -1 ? path.slice(1) : path.slice(1, end);
   return caseSensitive ? segment : segment.toLowerCase();
 }
 
@@ -74,7 +70,8 @@ export class RouteDispatch {
 
   /** The one layer the application mounts for every route. */
   readonly middleware = (req: Request, res: Response, next: NextFunction): void => {
-    const router = req.method === 'OPTIONS' ? undefined : this.routers.get(firstSegment(req.url, this.matching.caseSensitive));
+    // `req.path` is the path Express's routers match (parsed from the URL: without the query or a fragment).
+    const router = req.method === 'OPTIONS' ? undefined : this.routers.get(firstSegment(req.path, this.matching.caseSensitive));
     if (router === undefined) next();
     else router(req, res, next);
   };

@@ -1,4 +1,4 @@
-import { type ArgumentMetadata, type PipeTransform, ValidationPipe, type ValidationPipeOptions } from '@nestjs/common';
+import { type ArgumentMetadata, ValidationPipe } from '@nestjs/common';
 
 /** A query string without parameters or an empty JSON object, as Express and body-parser hand them over. */
 function isEmptyObject(value: unknown): value is object {
@@ -20,39 +20,27 @@ function isEmptyObject(value: unknown): value is object {
  * options, so it is safe to reuse; each request gets its own shallow copy of the instance, and a class whose empty
  * instance is invalid is never remembered (it keeps failing through the full pipe).
  */
-export class KvValidationPipe implements PipeTransform {
-  private readonly stock: StockValidationPipe;
+export class KvValidationPipe extends ValidationPipe {
   private readonly emptyInstances = new WeakMap<object, object>();
 
-  constructor(options?: ValidationPipeOptions) {
-    this.stock = new StockValidationPipe(options);
-  }
-
-  transform(value: unknown, metadata: ArgumentMetadata): unknown {
-    if (!this.stock.validates(metadata)) return this.stock.passOn(value, metadata);
+  // Typed `any` as the base class's is `Promise<any>`: Nest awaits what a pipe returns, a value or a promise, and
+  // the point is to return the value itself when there is nothing to validate. Still a ValidationPipe, so Nest
+  // warns as it does for the stock one when parameter types are missing (a build without decorator metadata).
+  override transform(value: unknown, metadata: ArgumentMetadata): any {
+    // What the base class decides first, without its promise (with expectedType, every parameter is validated).
+    if (this.expectedType === undefined && (!metadata.metatype || !this.toValidate(metadata))) {
+      return this.isTransformEnabled ? this.transformPrimitive(value, metadata) : value;
+    }
     const { metatype } = metadata;
-    if (!metatype || !isEmptyObject(value)) return this.stock.transform(value, metadata);
+    if (!metatype || !isEmptyObject(value) || !this.toValidate(metadata)) return super.transform(value, metadata);
     const known = this.emptyInstances.get(metatype);
     return known ? copyOf(known) : this.validateEmpty(value, metadata, metatype);
   }
 
   private async validateEmpty(value: object, metadata: ArgumentMetadata, metatype: object): Promise<unknown> {
-    const instance = (await this.stock.transform(value, metadata)) as unknown;
+    const instance = (await super.transform(value, metadata)) as unknown;
     if (typeof instance === 'object' && instance !== null) this.emptyInstances.set(metatype, copyOf(instance));
     return instance;
-  }
-}
-
-/** Nest's ValidationPipe, with the two decisions its `transform` makes first open to KvValidationPipe. */
-class StockValidationPipe extends ValidationPipe {
-  /** Whether `transform` validates this parameter: it has a DTO class, or the pipe expects one for every parameter. */
-  validates(metadata: ArgumentMetadata): boolean {
-    return this.expectedType !== undefined || (!!metadata.metatype && this.toValidate(metadata));
-  }
-
-  /** What `transform` answers for a parameter it does not validate (with `transform`, its primitive type). */
-  passOn(value: unknown, metadata: ArgumentMetadata): unknown {
-    return this.isTransformEnabled ? this.transformPrimitive(value, metadata) : value;
   }
 }
 
