@@ -5,8 +5,10 @@
  * (bench/reference/nest.cjs) under `node --cpu-prof`, each pinned to CPU 1 and driven by wrk on CPU 0 for one
  * scenario at a time (GET /get/:key over preloaded keys, then POST /set of new keys). Each profile's samples are
  * attributed to the innermost frame that belongs to a layer of the stack (the table below), and the time per layer
- * is divided by the requests answered: microseconds of CPU per request, by layer. Profiling slows everything by
- * about the same factor, so the rows compare with each other and with the reference, not with `npm run bench`.
+ * is divided by the requests answered: microseconds of CPU per request, by layer. Only the samples taken during the
+ * measured run count (start-up, preload and warm-up are left out); the CPU the process's other threads used in it
+ * (V8's garbage-collection helpers, libuv's pool) is a row of its own. Profiling slows everything by about the same
+ * factor, so the rows compare with each other and with the reference, not with `npm run bench`.
  *
  * Settings as in bench/compare.bench.ts: --seconds (8), --warmup (2), --connections (50), --keys (10000).
  * Writes bench/results/layers-<date>.json.
@@ -53,12 +55,14 @@ interface ProfileNode {
 }
 interface Profile {
   readonly nodes: readonly ProfileNode[];
+  /** Microseconds of the monotonic clock, as `process.hrtime` reads it. */
+  readonly startTime: number;
   readonly samples: readonly number[];
   readonly timeDeltas: readonly number[];
 }
 
-/** Microseconds of samples per layer in a .cpuprofile. */
-function layersOf(profile: Profile): Map<string, number> {
+/** Microseconds of samples per layer in a .cpuprofile, of the samples taken within `[fromUs, toUs]`. */
+function layersOf(profile: Profile, [fromUs, toUs]: readonly [number, number]): Map<string, number> {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id);
@@ -82,7 +86,11 @@ function layersOf(profile: Profile): Map<string, number> {
     return result;
   };
   const time = new Map<string, number>();
+  // A sample's time is the profile's start plus the deltas so far; its delta is the time it stands for.
+  let at = profile.startTime;
   profile.samples.forEach((id, i) => {
+    at += profile.timeDeltas[i];
+    if (at < fromUs || at > toUs) return;
     const layer = resolve(id);
     time.set(layer, (time.get(layer) ?? 0) + profile.timeDeltas[i]);
   });
@@ -111,14 +119,19 @@ async function profileOnce(target: 'service' | 'nest', scenario: Scenario): Prom
     await stopChild(server);
     const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
     if (!file) throw new Error(`${target} wrote no CPU profile`);
-    const time = layersOf(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile);
+    const profile = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile;
+    const [fromUs, toUs] = load.measuredUs;
+    if (profile.startTime > fromUs || profile.startTime + profile.timeDeltas.reduce((a, b) => a + b, 0) < toUs) {
+      throw new Error(`${target}'s profile does not cover the measured run: its clock is not the benchmark's`);
+    }
+    const time = layersOf(profile, load.measuredUs);
     time.delete('idle');
-    // The whole profile spans warm-up, preload and measured run: scale by the measured run's share of requests.
-    const total = [...time.values()].reduce((a, b) => a + b, 0);
-    const answered = load.requests;
-    const busy = load.serverCpu * SECONDS * 1e6; // µs of CPU during the measured run
-    const scale = busy / total / answered;
-    const perRequest = Object.fromEntries([...time].map(([layer, us]) => [layer, us * scale]));
+    const mainThread = [...time.values()].reduce((a, b) => a + b, 0);
+    // The process's CPU in the measured run beyond its main thread's samples: V8's helper threads (concurrent
+    // marking, parallel scavenges), libuv's pool.
+    const processCpu = load.serverCpu * (toUs - fromUs);
+    time.set('other threads (GC helpers, libuv)', Math.max(0, processCpu - mainThread));
+    const perRequest = Object.fromEntries([...time].map(([layer, us]) => [layer, us / load.requests]));
     return { target, scenario, load, perRequest };
   } finally {
     await stopChild(server);

@@ -8,7 +8,6 @@ import { addErrorExamples } from './common/docs/error-examples';
 import { isJsonBody, checkJsonBody, refuseInvalidUtf8, requireJsonBody } from './common/http/json-body.middleware';
 import { answerClientErrorsWithJson } from './common/http/malformed-requests';
 import { compose } from './common/http/compose';
-import type { KvExpressAdapter } from './common/http/kv-express.adapter';
 import { ConditionalRoutes, refuseIgnoredPreconditions } from './common/http/conditional';
 import { rejectPrototypeQueryNames, rejectUndecodableQuery } from './common/http/prototype-query.middleware';
 import { RouteTable } from './common/http/route-table';
@@ -157,18 +156,12 @@ const jsonBodies: Stage = (app, config, mount) => {
   mount.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
 };
 
-/**
- * Where every route runs (KvExpressAdapter's dispatch): after all the middleware above, before the docs page's
- * static files. Anything mounted after this runs only for requests no route answered.
- */
-const routes: Stage = (app, _config, mount) => mount.direct(() => (app.getHttpAdapter() as KvExpressAdapter).mountRoutes());
-
 /** The OpenAPI document at /docs-json and the Swagger UI at /docs. */
 const apiDocs: Stage = (app, _config, mount) =>
   mount.direct(() => SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs-json' }));
 
 /** The HTTP pipeline, in the order a request meets it. */
-const PIPELINE: readonly Stage[] = [jsonLogger, serverLimits, requestTracking, proxyTrust, headers, cors, urlChecks, jsonBodies, routes, apiDocs];
+const PIPELINE: readonly Stage[] = [jsonLogger, serverLimits, requestTracking, proxyTrust, headers, cors, urlChecks, jsonBodies, apiDocs];
 
 /**
  * Everything the HTTP application needs beyond its modules (PIPELINE). Shared by main.ts and the e2e tests so both

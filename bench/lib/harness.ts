@@ -112,6 +112,11 @@ export interface Measurement extends LoadResult {
   /** The user-mode part of serverCpu: the JavaScript and native code of the server, without system calls (nor the
    * kernel work, such as other processes' network interrupts, that Linux may charge to whichever process runs). */
   readonly serverUserCpu: number;
+  /**
+   * When the measured run began and ended, in microseconds of the machine's monotonic clock (CLOCK_MONOTONIC, which
+   * `process.hrtime` and V8's CPU profiles both read): the window of a server's profile that the figures cover.
+   */
+  readonly measuredUs: readonly [from: number, to: number];
 }
 
 /**
@@ -129,14 +134,16 @@ export function measure(spec: LoadSpec, serverPids: readonly number[]): Promise<
     let stderr = '';
     let start: { cpu: { user: number; system: number }; at: bigint } | undefined;
     let result: LoadResult | undefined;
-    const used = { total: NaN, user: NaN };
+    const used = { total: NaN, user: NaN, toUs: NaN };
     child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
     createInterface({ input: child.stdout! }).on('line', (line) => {
       if (line === 'measuring') {
         start = { cpu: serverCpu(), at: process.hrtime.bigint() };
       } else if (line.startsWith('{') && start) {
         const end = serverCpu();
-        const seconds = Number(process.hrtime.bigint() - start.at) / 1e9;
+        const at = process.hrtime.bigint();
+        used.toUs = Number(at / 1000n);
+        const seconds = Number(at - start.at) / 1e9;
         used.user = (end.user - start.cpu.user) / seconds;
         used.total = used.user + (end.system - start.cpu.system) / seconds;
         result = JSON.parse(line) as LoadResult;
@@ -144,7 +151,7 @@ export function measure(spec: LoadSpec, serverPids: readonly number[]): Promise<
     });
     child.once('error', reject);
     child.once('close', (code) => {
-      if (code === 0 && result) resolve({ ...result, serverCpu: used.total, serverUserCpu: used.user });
+      if (code === 0 && result && start) resolve({ ...result, serverCpu: used.total, serverUserCpu: used.user, measuredUs: [Number(start.at / 1000n), used.toUs] });
       else reject(new Error(`load generator failed (exit ${code}) on ${spec.scenario} ${spec.url}:\n${stderr}`));
     });
   });

@@ -1,7 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
-import { KvExpressAdapter } from './kv-express.adapter';
-import type { RouteLayer } from './route-dispatch';
+
+/** What Express's router keeps of a route (router 2.x): its path matchers and its methods. */
+interface RouteLayer {
+  readonly route?: { readonly path: string; readonly methods: Record<string, boolean> };
+  readonly matchers?: readonly ((path: string) => unknown)[];
+}
 
 /**
  * The methods the application serves at a path, read from the router Express built from the controllers: so a
@@ -33,7 +37,7 @@ export class RouteTable {
   }
 
   private layers(): readonly RouteLayer[] {
-    const { httpAdapter } = this.adapter;
-    return httpAdapter instanceof KvExpressAdapter ? httpAdapter.routes() : [];
+    const app = this.adapter.httpAdapter?.getInstance<{ router?: { stack?: RouteLayer[] } }>();
+    return app?.router?.stack ?? [];
   }
 }
