@@ -27,12 +27,11 @@ export class KvValidationPipe extends ValidationPipe {
   // the point is to return the value itself when there is nothing to validate. Still a ValidationPipe, so Nest
   // warns as it does for the stock one when parameter types are missing (a build without decorator metadata).
   override transform(value: unknown, metadata: ArgumentMetadata): any {
-    // What the base class decides first, without its promise (with expectedType, every parameter is validated).
-    if (this.expectedType === undefined && (!metadata.metatype || !this.toValidate(metadata))) {
-      return this.isTransformEnabled ? this.transformPrimitive(value, metadata) : value;
-    }
     const { metatype } = metadata;
-    if (!metatype || !isEmptyObject(value) || !this.toValidate(metadata)) return super.transform(value, metadata);
+    const dto = !!metatype && this.toValidate(metadata);
+    // What the base class decides first, without its promise (with expectedType, every parameter is validated).
+    if (!dto && this.expectedType === undefined) return this.isTransformEnabled ? this.transformPrimitive(value, metadata) : value;
+    if (!dto || !isEmptyObject(value)) return super.transform(value, metadata);
     const known = this.emptyInstances.get(metatype);
     return known ? copyOf(known) : this.validateEmpty(value, metadata, metatype);
   }
