@@ -41,7 +41,7 @@ const LAYERS: [layer: string, pattern: RegExp][] = [
   ['interceptors, filters', /\/@nestjs\/core\/interceptors\/|\/@nestjs\/core\/exceptions\/|\/filters\//],
   ['routing (Nest)', /\/@nestjs\/core\/router\/|\/@nestjs\/core\/helpers\/|\/@nestjs\/platform-express\//],
   ['routing (Express)', /\/router\/|\/express\/lib\/(application|router)|\/path-to-regexp\/|\/finalhandler\//],
-  ['response (Express)', /\/express\/lib\/response|\/send\/|\/etag\/|\/fresh\/|\/content-disposition\//],
+  ['response (Express)', /\/express\/lib\/response|\/send\/|\/etag\/|\/fresh\/|\/content-disposition\/|json-reply/],
   ['request (Express)', /\/express\/lib\/request|\/qs\/|\/parseurl\/|\/proxy-addr\/|\/accepts\//],
 ];
 
