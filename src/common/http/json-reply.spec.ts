@@ -119,6 +119,7 @@ describe('sendJsonAsIs', () => {
       ['null', { body: null, status: 200 }, 'GET', {}],
       ['a string', { body: 'text', status: 200 }, 'GET', {}],
       ['a number', { body: 5, status: 200 }, 'GET', {}],
+      ['a plain object whose toJSON() gives no JSON', { body: { toJSON: () => undefined }, status: 200 }, 'GET', {}],
     ] as [string, Answer, string, Record<string, string>][])('leaves %s to res.json(), which answers the same', async (_name, answer, method, headers) => {
       const { stock, direct, sent } = await app.both(answer, method, headers);
       expect(sent).toBe(false);

@@ -13,15 +13,17 @@ import type { Express, Response } from 'express';
  */
 export function sendJsonAsIs(response: Response, body: unknown, status: number, app: Express): boolean {
   if (!isPlainJson(body) || !answeredAsIs(response, status, app.settings as Record<string, unknown>)) return false;
+  // A toJSON() may turn even a plain object into no JSON text at all: Express knows what to send for that.
+  const text = JSON.stringify(body) as string | undefined;
+  if (text === undefined) return false;
   response.status(status);
-  const text = JSON.stringify(body);
   response.setHeader('Content-Type', 'application/json; charset=utf-8');
-  response.setHeader('Content-Length', Buffer.byteLength(text));
+  response.setHeader('Content-Length', String(Buffer.byteLength(text)));
   response.end(text);
   return true;
 }
 
-/** A plain object or an array: JSON.stringify writes it as `res.json()` does. */
+/** A plain object or an array: JSON.stringify writes it as `res.json()` does (which calls it too). */
 function isPlainJson(body: unknown): body is object {
   if (typeof body !== 'object' || body === null) return false;
   return Object.getPrototypeOf(body) === Object.prototype || Array.isArray(body);
