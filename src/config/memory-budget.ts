@@ -4,7 +4,9 @@ const MIB = 1024 * 1024;
 
 /**
  * The process itself under load: Node, the code, Nest, Swagger, metrics and the heap's working room. Measured: an
- * idle server holds about 145 MiB of RSS, one under `wrk` load about 200 MiB.
+ * idle server holds about 145 MiB of RSS, one under `wrk` load about 200 MiB on the memory driver and about 255 MiB
+ * on the redis driver (its requests in flight wait for Redis and grow the heap: docs/benchmarks.md), which is at
+ * this figure's edge.
  */
 export const BASELINE_BYTES = 256 * MIB;
 
