@@ -75,6 +75,29 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     expect(await s.store.get('a')).toBeNull();
   });
 
+  it('gives a key named twice in one batch its earlier pair as the previous one', async () => {
+    const rec = record(s.feed);
+    await s.store.set([{ key: 'a', value: 0 }]);
+    jest.setSystemTime(T0 + 5000);
+    const batch = await s.store.set([{ key: 'a', value: 1 }, { key: 'n', value: 2 }, { key: 'a', value: 3 }, { key: 'n', value: 4 }]);
+    expect(batch.map((r) => [r.record.revision, r.created, r.record.createdAt])).toEqual([
+      [2, false, T0],
+      [3, true, T0 + 5000],
+      [4, false, T0],
+      [5, false, T0 + 5000],
+    ]);
+    await rec.waitFor((e) => e.length === 5);
+    expect(rec.events.map((e) => [e.key, e.value, e.prevValue])).toEqual([
+      ['a', 0, undefined],
+      ['a', 1, 0],
+      ['n', 2, undefined],
+      ['a', 3, 1],
+      ['n', 4, 2],
+    ]);
+    expect(await s.store.get('a')).toMatchObject({ value: 3, revision: 4, createdAt: T0 });
+    expect(await s.store.get('n')).toMatchObject({ value: 4, revision: 5, createdAt: T0 + 5000 });
+  });
+
   it('checks preconditions atomically and writes nothing when one fails', async () => {
     await s.store.set([{ key: 'a', value: 1 }, { key: 'b', value: 2 }]);
     await expect(s.store.set([{ key: 'new', value: 0 }, { key: 'a', value: 9 }], { precondition: { exists: false } })).rejects.toMatchObject({

@@ -50,7 +50,7 @@ end
 /** Shared Lua helpers of the store scripts, after the keyspace is settled. */
 const COMMON = `${KEYSPACE}
 local IDX, RIDX, EXP, FEED, FB = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
-local maxlen, maxbytes = tonumber(ARGV[1]), tonumber(ARGV[2])
+local maxbytes = tonumber(ARGV[2])
 local function reply(status, ...)
   return {status, ks_id, ks_base, ks_reason, ...}
 end
@@ -58,16 +58,16 @@ local function field(fields, name)
   for i = 1, #fields, 2 do if fields[i] == name then return fields[i + 1] end end
   return nil
 end
--- Drops the oldest entries beyond WATCH_HISTORY entries or WATCH_HISTORY_BYTES bytes (the newest one stays).
-local function trim(total)
-  local len = redis.call('XLEN', FEED)
+-- Drops the oldest entries beyond WATCH_HISTORY_BYTES bytes, up to the newest entry (its id), which stays. The
+-- WATCH_HISTORY bound is kept by XADD itself (MAXLEN): one command where counting and cutting took three per write.
+local function trim(total, newest)
   local cut = nil
-  while len > 1 do
+  while true do
     local first = redis.call('XRANGE', FEED, cut and ('(' .. cut) or '-', '+', 'COUNT', 1)[1]
+    if first == nil or first[1] == newest then break end
     local held = total - tonumber(field(first[2], 'c') or total) + tonumber(field(first[2], 's') or 0)
-    if len <= maxlen and held <= maxbytes then break end
+    if held <= maxbytes then break end
     cut = first[1]
-    len = len - 1
   end
   -- Entry ids are <revision>-0: everything up to and including cut goes.
   if cut then redis.call('XTRIM', FEED, 'MINID', (tonumber(string.match(cut, '^(%d+)')) + 1) .. '-0') end
@@ -75,11 +75,12 @@ end
 local function emit(rev, last, t, k, v, p, m)
   local size = 128 + #k + (v and #v or 0) + (p and #p or 0)
   local total = redis.call('INCRBY', FB, size)
-  local args = {FEED, rev .. '-0', 't', t, 'k', k, 'm', m, 'n', last, 'ks', ks_id, 's', size, 'c', total}
+  local id = rev .. '-0'
+  local args = {FEED, 'MAXLEN', ARGV[1], id, 't', t, 'k', k, 'm', m, 'n', last, 'ks', ks_id, 's', size, 'c', total}
   if v then table.insert(args, 'v'); table.insert(args, v) end
   if p then table.insert(args, 'p'); table.insert(args, p) end
   redis.call('XADD', unpack(args))
-  trim(total)
+  trim(total, id)
 end
 local function unindex(hkey, key, rkey)
   redis.call('DEL', hkey)
@@ -145,13 +146,14 @@ local last = first + #keys - 1
 local expiresAt = ''
 if ttl ~= '' then expiresAt = tostring(now + tonumber(ttl)) end
 local out = {}
+local written = {}
 for i = 1, #keys do
   local key = keys[i]
   local hkey = KEYS[7 + i]
-  -- a key named twice in one batch sees its earlier pair
-  local prev = redis.call('HMGET', hkey, 'v', 'c')
+  -- the record live() read (not read again), or, for a key named twice in one batch, its earlier pair
+  local prev = written[key] or current[i] or {}
   local rev = redis.call('INCR', REV)
-  local createdAt = prev[2] or tostring(now)
+  local createdAt = prev.c or tostring(now)
   redis.call('HSET', hkey, 'v', values[i], 'r', rev, 'c', createdAt, 'u', now, 'e', expiresAt)
   if expiresAt ~= '' then
     redis.call('PEXPIREAT', hkey, tonumber(expiresAt) + grace)
@@ -162,8 +164,9 @@ for i = 1, #keys do
   end
   redis.call('ZADD', IDX, 0, key)
   redis.call('ZADD', RIDX, 0, rkeys[i])
-  emit(rev, last, 'put', key, values[i], prev[1], tostring(now))
-  table.insert(out, rev); table.insert(out, prev[1] and 0 or 1); table.insert(out, createdAt)
+  emit(rev, last, 'put', key, values[i], prev.v, tostring(now))
+  table.insert(out, rev); table.insert(out, prev.v and 0 or 1); table.insert(out, createdAt)
+  written[key] = {v = values[i], c = createdAt}
 end
 return reply('ok', unpack(out))
 `;

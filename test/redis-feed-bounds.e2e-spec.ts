@@ -1,0 +1,90 @@
+import fc from 'fast-check';
+import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { redisSubject } from './helpers/redis-store';
+
+/**
+ * The Redis driver's change stream keeps the newest events within WATCH_HISTORY entries and WATCH_HISTORY_BYTES
+ * bytes, whichever is reached first, and always the newest one: the write scripts trim it as they append. Checked
+ * against a model of that rule over generated writes, on a real redis-server.
+ */
+describe('the Redis change stream bounds', () => {
+  let redis: RedisServer;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(() => redis.stop());
+
+  /** What an event costs in the history (the scripts' `emit`): 128 bytes beyond its key, value and previous value. */
+  const sizeOf = (key: string, value: string, prev: string | undefined) => 128 + Buffer.byteLength(key) + Buffer.byteLength(value) + (prev === undefined ? 0 : Buffer.byteLength(prev));
+
+  /** The revisions the rule keeps: the longest run of newest events within both bounds, at least the newest. */
+  function retained(sizes: readonly number[], history: number, historyBytes: number): number[] {
+    const kept: number[] = [];
+    let bytes = 0;
+    for (let revision = sizes.length; revision >= 1; revision--) {
+      bytes += sizes[revision - 1];
+      if (kept.length > 0 && (kept.length + 1 > history || bytes > historyBytes)) break;
+      kept.unshift(revision);
+    }
+    return kept;
+  }
+
+  it('keeps exactly the newest events within both bounds, whatever the writes', async () => {
+    const write = fc.record({
+      // A few keys, so some writes replace a value and carry it as the previous one.
+      keys: fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'dd', 'eee'), { minLength: 1, maxLength: 3 }),
+      valueBytes: fc.integer({ min: 0, max: 700 }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 14 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1024, max: 4096 }), async (writes, history, historyBytes) => {
+        const s = await redisSubject(redis.url, { history, historyBytes }, false);
+        try {
+          const current = new Map<string, string>();
+          const sizes: number[] = [];
+          for (const [i, { keys, valueBytes }] of writes.entries()) {
+            const entries = keys.map((key) => ({ key, value: `${i}`.padEnd(valueBytes, 'x') }));
+            await s.store.set(entries);
+            for (const { key, value } of entries) {
+              const json = JSON.stringify(value);
+              sizes.push(sizeOf(key, json, current.get(key)));
+              current.set(key, json);
+            }
+          }
+          const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+          expect(entries.map(([id]) => Number(id.split('-')[0]))).toEqual(retained(sizes, history, historyBytes));
+        } finally {
+          await s.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it.each([
+    ['exactly fills', 0, ['2-0', '3-0']],
+    ['is one byte short of', -1, ['3-0']],
+  ])('keeps two events when WATCH_HISTORY_BYTES %s them', async (_name, delta, kept) => {
+    // Three events of 128 + 1 + 12 bytes each (a one-letter key, the value "0123456789" as JSON).
+    const s = await redisSubject(redis.url, { history: 100, historyBytes: 2 * sizeOf('k', '"0123456789"', undefined) + delta }, false);
+    try {
+      for (const key of ['j', 'k', 'l']) await s.store.set([{ key, value: '0123456789' }]);
+      const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+      expect(entries.map(([id]) => id)).toEqual(kept);
+    } finally {
+      await s.close();
+    }
+  });
+
+  it('keeps the newest event alone when it is larger than WATCH_HISTORY_BYTES', async () => {
+    const s = await redisSubject(redis.url, { history: 100, historyBytes: 1024 }, false);
+    try {
+      await s.store.set([{ key: 'small', value: 1 }]);
+      await s.store.set([{ key: 'large', value: 'x'.repeat(4096) }]);
+      const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+      expect(entries.map(([id]) => id)).toEqual(['2-0']);
+    } finally {
+      await s.close();
+    }
+  });
+});
