@@ -5,7 +5,7 @@ import { redisSubject } from './helpers/redis-store';
 /**
  * The Redis driver's change stream keeps the newest events within WATCH_HISTORY entries and WATCH_HISTORY_BYTES
  * bytes, whichever is reached first, and always the newest one: the write scripts trim it as they append. Checked
- * against a model of that rule over generated writes, on a real redis-server.
+ * against a model of that rule over generated batches (a key may be named twice) and deletes, on a real redis-server.
  */
 describe('the Redis change stream bounds', () => {
   let redis: RedisServer;
@@ -30,20 +30,30 @@ describe('the Redis change stream bounds', () => {
     return kept;
   }
 
-  it('keeps exactly the newest events within both bounds, whatever the writes', async () => {
-    const write = fc.record({
-      // A few keys, so some writes replace a value and carry it as the previous one.
-      keys: fc.uniqueArray(fc.constantFrom('a', 'b', 'c', 'dd', 'eee'), { minLength: 1, maxLength: 3 }),
-      valueBytes: fc.integer({ min: 0, max: 700 }),
-    });
+  it('keeps exactly the newest events within both bounds, whatever the writes and deletes', async () => {
+    const KEYS = ['a', 'b', 'c', 'dd', 'eee'];
+    // A batch may name a key twice (it then carries its own earlier value as the previous one); a delete carries
+    // the value it removed.
+    const operation = fc.oneof(
+      fc.record({ keys: fc.array(fc.constantFrom(...KEYS), { minLength: 1, maxLength: 4 }), valueBytes: fc.integer({ min: 0, max: 700 }) }),
+      fc.record({ deleted: fc.constantFrom(...KEYS) }),
+    );
     await fc.assert(
-      fc.asyncProperty(fc.array(write, { minLength: 1, maxLength: 14 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1024, max: 4096 }), async (writes, history, historyBytes) => {
+      fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 14 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1024, max: 4096 }), async (operations, history, historyBytes) => {
         const s = await redisSubject(redis.url, { history, historyBytes }, false);
         try {
           const current = new Map<string, string>();
           const sizes: number[] = [];
-          for (const [i, { keys, valueBytes }] of writes.entries()) {
-            const entries = keys.map((key) => ({ key, value: `${i}`.padEnd(valueBytes, 'x') }));
+          for (const [i, op] of operations.entries()) {
+            if ('deleted' in op) {
+              const prev = current.get(op.deleted);
+              if (prev === undefined) continue;
+              await s.store.delete(op.deleted);
+              sizes.push(sizeOf(op.deleted, '', prev));
+              current.delete(op.deleted);
+              continue;
+            }
+            const entries = op.keys.map((key, j) => ({ key, value: `${i}.${j}`.padEnd(op.valueBytes, 'x') }));
             await s.store.set(entries);
             for (const { key, value } of entries) {
               const json = JSON.stringify(value);
@@ -53,11 +63,13 @@ describe('the Redis change stream bounds', () => {
           }
           const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
           expect(entries.map(([id]) => Number(id.split('-')[0]))).toEqual(retained(sizes, history, historyBytes));
+          // Every retained entry carries the size the model gave its event (so previous values are the right ones).
+          expect(entries.map(([id, fields]) => [id, Number(fields[fields.indexOf('s') + 1])])).toEqual(entries.map(([id]) => [id, sizes[Number(id.split('-')[0]) - 1]]));
         } finally {
           await s.close();
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 60 },
     );
   });
 

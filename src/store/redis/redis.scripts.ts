@@ -150,7 +150,8 @@ local written = {}
 for i = 1, #keys do
   local key = keys[i]
   local hkey = KEYS[7 + i]
-  -- the record live() read (not read again), or, for a key named twice in one batch, its earlier pair
+  -- the record live() read (not read again), or, for a key named twice in one batch, its earlier pair; a hash
+  -- without a revision (only a damaged one) is a new key here, as it is to check() and to reads
   local prev = written[key] or current[i] or {}
   local rev = redis.call('INCR', REV)
   local createdAt = prev.c or tostring(now)
