@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { startRedisServer, type RedisServer } from './helpers/redis-server';
-import { redisSubject } from './helpers/redis-store';
+import { redisSubject, type RedisSubject } from './helpers/redis-store';
 
 /**
  * The Redis driver's change stream keeps the newest events within WATCH_HISTORY entries and WATCH_HISTORY_BYTES
@@ -17,6 +17,9 @@ describe('the Redis change stream bounds', () => {
 
   /** What an event costs in the history (the scripts' `emit`): 128 bytes beyond its key, value and previous value. */
   const sizeOf = (key: string, value: string, prev: string | undefined) => 128 + Buffer.byteLength(key) + Buffer.byteLength(value) + (prev === undefined ? 0 : Buffer.byteLength(prev));
+
+  /** The stream's entries as they are now: id and fields. */
+  const streamOf = async (s: RedisSubject) => (await s.clients[0].xrange(s.names.feed, '-', '+')) as [id: string, fields: string[]][];
 
   /** The revisions the rule keeps: the longest run of newest events within both bounds, at least the newest. */
   function retained(sizes: readonly number[], history: number, historyBytes: number): number[] {
@@ -61,7 +64,7 @@ describe('the Redis change stream bounds', () => {
               current.set(key, json);
             }
           }
-          const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+          const entries = await streamOf(s);
           expect(entries.map(([id]) => Number(id.split('-')[0]))).toEqual(retained(sizes, history, historyBytes));
           // Every retained entry carries the size the model gave its event (so previous values are the right ones).
           expect(entries.map(([id, fields]) => [id, Number(fields[fields.indexOf('s') + 1])])).toEqual(entries.map(([id]) => [id, sizes[Number(id.split('-')[0]) - 1]]));
@@ -81,7 +84,7 @@ describe('the Redis change stream bounds', () => {
     const s = await redisSubject(redis.url, { history: 100, historyBytes: 2 * sizeOf('k', '"0123456789"', undefined) + delta }, false);
     try {
       for (const key of ['j', 'k', 'l']) await s.store.set([{ key, value: '0123456789' }]);
-      const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+      const entries = await streamOf(s);
       expect(entries.map(([id]) => id)).toEqual(kept);
     } finally {
       await s.close();
@@ -93,7 +96,7 @@ describe('the Redis change stream bounds', () => {
     try {
       await s.store.set([{ key: 'small', value: 1 }]);
       await s.store.set([{ key: 'large', value: 'x'.repeat(4096) }]);
-      const entries = (await s.clients[0].xrange(s.names.feed, '-', '+')) as [string, string[]][];
+      const entries = await streamOf(s);
       expect(entries.map(([id]) => id)).toEqual(['2-0']);
     } finally {
       await s.close();

@@ -2,6 +2,7 @@ import express, { type Express } from 'express';
 import fc from 'fast-check';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { raw } from '../../../test/helpers/raw-http';
 import { sendJsonAsIs } from './json-reply';
 
 /** What a route answers: `body` with `status`, after setting `preset` headers. */
@@ -42,24 +43,19 @@ async function startApp(configure: (app: Express) => void = () => undefined) {
   });
   const server = http.createServer(app);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  const agent = new http.Agent({ keepAlive: false });
-  const request = (path: string, method = 'GET', headers: Record<string, string> = {}) =>
-    new Promise<Received>((resolve, reject) => {
-      const req = http.request({ host: '127.0.0.1', port, path, method, headers, agent }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const pairs: string[] = [];
-          for (let i = 0; i < res.rawHeaders.length; i += 2) {
-            if (res.rawHeaders[i].toLowerCase() !== 'date') pairs.push(`${res.rawHeaders[i]}: ${res.rawHeaders[i + 1]}`);
-          }
-          resolve({ status: res.statusCode!, headers: pairs, body: Buffer.concat(chunks).toString('utf8') });
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  /** The answer's bytes as sent, split into status, headers in order (without Date) and body. */
+  const request = async (path: string, method: string, headers: Record<string, string>): Promise<Received> => {
+    const head = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1', 'Connection: close', ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`)];
+    const answer = await raw(url, `${head.join('\r\n')}\r\n\r\n`);
+    const end = answer.indexOf('\r\n\r\n');
+    const [statusLine, ...lines] = answer.slice(0, end).split('\r\n');
+    return {
+      status: Number(statusLine.split(' ')[1]),
+      headers: lines.filter((line) => !/^date:/i.test(line)),
+      body: Buffer.from(answer.slice(end + 4), 'latin1').toString('utf8'),
+    };
+  };
   return {
     /** Asks both routes for `next` and returns both answers and whether sendJsonAsIs sent it. */
     async both(next: Answer, method = 'GET', headers: Record<string, string> = {}) {
@@ -68,10 +64,7 @@ async function startApp(configure: (app: Express) => void = () => undefined) {
       const direct = await request('/direct', method, headers);
       return { stock, direct, sent: taken.pop() };
     },
-    close: () => {
-      agent.destroy();
-      return new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }
 
