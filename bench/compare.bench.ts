@@ -21,7 +21,9 @@
  * Settings (`--name=value` or BENCH_<NAME>): seconds (10) per measurement, warmup (3) seconds before each,
  * rounds (3), connections (50), keys (100000), servers (service,service-warn,service-redis,nest,express,node), and
  * alt-main: the dist/main.js of another build (a prototype, a baseline) to run as one more server, `service-alt`;
- * alt-node-flags: Node options for `service-alt` (space-separated; without alt-main, it runs this build with them).
+ * alt-node-flags: Node options for `service-alt` (space-separated; without alt-main, it runs this build with them);
+ * alt-driver (memory): `redis` runs service-alt on the redis driver, on the same redis-server as service-redis (its
+ * own key prefix), so two builds of the redis driver are compared in the same rounds.
  * Every service starts with the options package.json's start script gives it (START_NODE_ARGS), service-alt too, then
  * service-alt's own: the last of a repeated V8 option wins.
  * A quick run: `npm run bench -- --seconds=2 --warmup=1 --rounds=1`.
@@ -59,6 +61,8 @@ const CONNECTIONS = setting('connections', 50);
 const KEYS = setting('keys', 100_000);
 const ALT_MAIN = settingText('alt-main');
 const ALT_NODE_FLAGS = settingWords('alt-node-flags');
+const ALT_DRIVER = settingText('alt-driver') ?? 'memory';
+if (ALT_DRIVER !== 'memory' && ALT_DRIVER !== 'redis') throw new Error(`--alt-driver must be memory or redis (got ${ALT_DRIVER})`);
 
 /**
  * The targets: requests/s against bare NestJS (the framework's ceiling) with the access log on and with
@@ -106,6 +110,15 @@ function reference(file: string): () => Promise<Running> {
   };
 }
 
+/** The service on the redis driver, on this run's redis-server (started once), under a key prefix of its own. */
+function onRedis(nodeArgs: string[] = []): () => Promise<Running> {
+  return async () => {
+    redis ??= await startRedisServer();
+    const s = await service({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() }, nodeArgs)();
+    return { ...s, pids: [...s.pids, ...childPids(process.pid, 'redis-server')] };
+  };
+}
+
 const DEFS: ServerDef[] = [
   { name: 'service', label: 'service (memory)', service: true, start: service({}) },
   { name: 'service-warn', label: 'service (memory, LOG_LEVEL=warn)', service: true, start: service({ LOG_LEVEL: 'warn' }) },
@@ -113,18 +126,14 @@ const DEFS: ServerDef[] = [
     name: 'service-redis',
     label: 'service (redis)',
     service: true,
-    start: async () => {
-      redis ??= await startRedisServer();
-      const s = await service({ STORE_DRIVER: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: uniquePrefix() })();
-      return { ...s, pids: [...s.pids, ...childPids(process.pid, 'redis-server')] };
-    },
+    start: onRedis(),
   },
   // `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
   {
     name: 'service-alt',
-    label: `service (memory, ${[ALT_MAIN ?? 'this build', ...ALT_NODE_FLAGS].join(' ')})`,
+    label: `service (${ALT_DRIVER}, ${[ALT_MAIN ?? 'this build', ...ALT_NODE_FLAGS].join(' ')})`,
     service: true,
-    start: service({}, [...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]),
+    start: ALT_DRIVER === 'redis' ? onRedis([...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]) : service({}, [...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]),
   },
   { name: 'nest', label: 'NestJS 12 (reference)', service: false, start: reference('nest.cjs') },
   { name: 'express', label: 'Express 5 (reference)', service: false, start: reference('express.cjs') },
@@ -338,7 +347,7 @@ async function main() {
       for (const scenario of ['GET /get/:key', 'POST /set'] as Scenario[]) {
         const own = measured(def, scenario);
         const row = of(scenario);
-        if (def.name === 'service-redis') {
+        if (def.name === 'service-redis' || (def.name === 'service-alt' && ALT_DRIVER === 'redis')) {
           const memoryDriver = measured(memory, scenario);
           const ratios = perRound(own, memoryDriver, rpsRatio);
           const value = medianOf(ratios);

@@ -91,6 +91,37 @@ describe('the Redis change stream bounds', () => {
     }
   });
 
+  it('reads no entry of the stream while the events held are within WATCH_HISTORY_BYTES', async () => {
+    // Each write appends and, past WATCH_HISTORY, drops the oldest by count; the byte bound needs no look at the
+    // stream until the bytes ever appended since the last trim's front exceed it.
+    const s = await redisSubject(redis.url, { history: 5, historyBytes: 100_000 }, false);
+    const xrange = async () => {
+      const stats = (await s.clients[0].info('commandstats')) as string;
+      return Number(/cmdstat_xrange:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    };
+    try {
+      const before = await xrange();
+      for (let i = 0; i < 40; i++) await s.store.set([{ key: `k${i % 7}`, value: i }]);
+      expect(await xrange()).toBe(before);
+      expect((await streamOf(s)).map(([id]) => id)).toEqual(['36-0', '37-0', '38-0', '39-0', '40-0']);
+      // Once the bytes appended pass the bound, the write that passed it reads the front and trims by bytes; the
+      // next one fits behind the new front and reads nothing. The large event is 2 bytes too many for one more
+      // event of 134 bytes (`k4` replacing 32 by 39) and 2 bytes short of the bound with one of 130 (`s`, 1).
+      const large = 'x'.repeat(100_000 - 132 - sizeOf('large', '""', undefined));
+      expect(sizeOf('k4', '39', '32') + sizeOf('large', JSON.stringify(large), undefined)).toBe(100_002);
+      await s.store.set([{ key: 'large', value: large }]);
+      expect((await streamOf(s)).map(([id]) => id)).toEqual(['41-0']);
+      // (streamOf reads with XRANGE too)
+      const afterTrim = await xrange();
+      expect(afterTrim).toBeGreaterThan(before + 2);
+      await s.store.set([{ key: 's', value: 1 }]);
+      expect(await xrange()).toBe(afterTrim);
+      expect((await streamOf(s)).map(([id]) => id)).toEqual(['41-0', '42-0']);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('keeps the newest event alone when it is larger than WATCH_HISTORY_BYTES', async () => {
     const s = await redisSubject(redis.url, { history: 100, historyBytes: 1024 }, false);
     try {

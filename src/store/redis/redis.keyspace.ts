@@ -7,7 +7,8 @@
  * one node. Several deployments can share one Redis with different prefixes.
  *
  * Layout, for the tag T:
- *   T keyspace            hash     id, base (revision it began at), reason and at (why and when it began): see keyspace.ts
+ *   T keyspace            hash     id, base (revision it began at), reason and at (why and when it began): see keyspace.ts;
+ *                                  tb: feedbytes before the feed's oldest entry as the last byte trim left it (redis.scripts.ts)
  *   T rev                 string   the store revision
  *   T r:<key>             hash     one record: v (value JSON), r (revision), c (createdAt ms), u (updatedAt ms),
  *                                  e (expiresAt ms or '')

@@ -28,17 +28,24 @@ const KEYSPACE = `
 local REV, KS = KEYS[1], KEYS[6]
 local view, hw, candidate, now = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local ks_id, ks_base, ks_reason = nil, 0, ''
+-- feed bytes before the oldest retained entry, as last trimmed (see trim): read with the keyspace, for free
+local trimmed = 0
+-- the revision counter as this call last read or set it (REV is read once per call: see bump)
+local revision = 0
 do
-  local f = redis.call('HMGET', KS, 'id', 'base')
+  local f = redis.call('HMGET', KS, 'id', 'base', 'tb')
+  trimmed = tonumber(f[3] or '0') or 0
   local rev = tonumber(redis.call('GET', REV) or '0')
   if not f[1] then
     ks_reason = (view ~= '') and 'data_lost' or 'born'
   elseif f[1] == view and rev < hw then
     ks_reason = 'regressed'
   end
+  revision = rev
   if ks_reason ~= '' then
     ks_base = math.max(rev, hw)
     ks_id = candidate
+    revision = ks_base
     redis.call('SET', REV, ks_base)
     redis.call('HSET', KS, 'id', ks_id, 'base', ks_base, 'reason', ks_reason, 'at', now)
   else
@@ -51,6 +58,11 @@ end
 const COMMON = `${KEYSPACE}
 local IDX, RIDX, EXP, FEED, FB = KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7]
 local maxbytes = tonumber(ARGV[2])
+-- The next revision. Scripts run alone, so the counter cannot move between commands of one call.
+local function bump()
+  revision = redis.call('INCR', REV)
+  return revision
+end
 local function reply(status, ...)
   return {status, ks_id, ks_base, ks_reason, ...}
 end
@@ -60,10 +72,14 @@ local function field(fields, name)
 end
 -- Drops the oldest entries beyond WATCH_HISTORY_BYTES bytes, up to the newest entry (its id), which stays. The
 -- WATCH_HISTORY bound is kept by XADD itself (MAXLEN): one command where counting and cutting took three per write.
+-- The keyspace hash keeps tb, the byte counter's value before the oldest entry as the last trim left it. Entries
+-- only ever leave from the front (here or by MAXLEN), so the entries held take at most total - tb bytes: while
+-- that is within the bound (the default's 10,000 small events are far below 64 MiB) no entry needs reading.
 local function trim(total, newest)
-  local cut = nil
+  if total - trimmed <= maxbytes then return end
+  local cut, first = nil, nil
   while true do
-    local first = redis.call('XRANGE', FEED, cut and ('(' .. cut) or '-', '+', 'COUNT', 1)[1]
+    first = redis.call('XRANGE', FEED, cut and ('(' .. cut) or '-', '+', 'COUNT', 1)[1]
     if first == nil or first[1] == newest then break end
     local held = total - tonumber(field(first[2], 'c') or total) + tonumber(field(first[2], 's') or 0)
     if held <= maxbytes then break end
@@ -71,6 +87,11 @@ local function trim(total, newest)
   end
   -- Entry ids are <revision>-0: everything up to and including cut goes.
   if cut then redis.call('XTRIM', FEED, 'MINID', (tonumber(string.match(cut, '^(%d+)')) + 1) .. '-0') end
+  local c, s = first and tonumber(field(first[2], 'c') or ''), first and tonumber(field(first[2], 's') or '')
+  if c and s then
+    trimmed = c - s
+    redis.call('HSET', KS, 'tb', trimmed)
+  end
 end
 local function emit(rev, last, t, k, v, p, m)
   local size = 128 + #k + (v and #v or 0) + (p and #p or 0)
@@ -94,7 +115,7 @@ local function live(hkey, key, rkey, now)
   if not f[2] then return nil end
   if f[4] and f[4] ~= '' and tonumber(f[4]) <= now then
     unindex(hkey, key, rkey)
-    local rev = redis.call('INCR', REV)
+    local rev = bump()
     emit(rev, rev, 'expire', key, nil, f[1], f[4])
     return nil
   end
@@ -141,7 +162,7 @@ end
 for i = 1, #keys do current[i] = live(KEYS[7 + i], keys[i], rkeys[i], now) or false end
 local failed = check(kind, ARGV[10], keys, current)
 if failed then return failed end
-local first = tonumber(redis.call('GET', REV) or '0') + 1
+local first = revision + 1
 local last = first + #keys - 1
 local expiresAt = ''
 if ttl ~= '' then expiresAt = tostring(now + tonumber(ttl)) end
@@ -153,7 +174,7 @@ for i = 1, #keys do
   -- the record live() read (not read again), or, for a key named twice in one batch, its earlier pair; a hash
   -- without a revision (only a damaged one) is a new key here, as it is to check() and to reads
   local prev = written[key] or current[i] or {}
-  local rev = redis.call('INCR', REV)
+  local rev = bump()
   local createdAt = prev.c or tostring(now)
   redis.call('HSET', hkey, 'v', values[i], 'r', rev, 'c', createdAt, 'u', now, 'e', expiresAt)
   if expiresAt ~= '' then
@@ -185,7 +206,7 @@ if failed then return failed end
 if not cur then return reply('missing', key) end
 local f = redis.call('HMGET', hkey, 'u', 'e')
 unindex(hkey, key, rkey)
-local rev = redis.call('INCR', REV)
+local rev = bump()
 emit(rev, rev, 'delete', key, nil, cur.v, tostring(now))
 return reply('ok', cur.v, cur.r, cur.c, f[1], f[2], rev)
 `;
@@ -208,7 +229,7 @@ for i = 7, #ARGV, 2 do
     if f[2] == false or (f[2] ~= '' and tonumber(f[2]) <= now) then
       -- A record that Redis already expired natively (no replica swept within the grace) has lost its value.
       unindex(hkey, key, rkey)
-      local rev = redis.call('INCR', REV)
+      local rev = bump()
       emit(rev, rev, 'expire', key, nil, f[1] or nil, f[2] or tostring(now))
       removed = removed + 1
     end
@@ -223,5 +244,5 @@ return reply('ok', removed)
  * Returns reply('ok', revision).
  */
 export const KEYSPACE_SCRIPT = `${COMMON}
-return reply('ok', tonumber(redis.call('GET', REV) or '0'))
+return reply('ok', revision)
 `;
