@@ -1,5 +1,4 @@
 import request from 'supertest';
-import type { ChangeEvent } from '../src/store/change-feed';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
@@ -160,10 +159,12 @@ describe('redis change feed: replay racing the reader loop', () => {
       feed.watch({ keyspace: ks, revision: 1 }, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => undefined });
       await until(() => seen.includes(3), 3000, 10);
       // The loop, lagging behind the replay's XRANGE, now hands over revision 3 again, then 4.
-      const late = { type: 'put' as const, key: 'k2', value: 2, keyspace: ks, revision: 3, time: new Date().toISOString() };
-      const next = { type: 'put' as const, key: 'k3', value: 3, keyspace: ks, revision: 4, time: new Date().toISOString() };
-      (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late]);
-      (feed as unknown as { deliver(batch: ChangeEvent[]): void }).deliver([late, next]);
+      // (stream entries as XREAD returns them: id, then field names and values)
+      const entry = (revision: number, key: string, value: number) => [`${revision}-0`, ['t', 'put', 'k', key, 'm', String(Date.now()), 'n', String(revision), 'ks', ks, 'v', String(value)]];
+      const late = entry(3, 'k2', 2);
+      const next = entry(4, 'k3', 3);
+      (feed as unknown as { deliver(entries: unknown[]): void }).deliver([late]);
+      (feed as unknown as { deliver(entries: unknown[]): void }).deliver([late, next]);
       expect(seen).toEqual([2, 3, 4]);
     } finally {
       await close();

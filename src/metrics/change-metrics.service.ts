@@ -20,6 +20,7 @@ export class ChangeMetricsService implements OnModuleInit, OnApplicationShutdown
         for (const event of batch) this.events.inc({ type: event.type });
       },
       reset: () => undefined,
+      readsValues: false,
     });
   }
 

@@ -5,8 +5,9 @@ export type ChangeType = 'put' | 'delete' | 'expire';
 
 /**
  * One change to one key. `put` carries `value` (and `prevValue` when it replaced one); `delete` and
- * `expire` carry `prevValue`. Every event has its own store revision: revisions are consecutive within a
- * keyspace, so a watcher can tell from the numbers alone that it missed nothing.
+ * `expire` carry `prevValue` (to every sink that reads values: see WatchSink.readsValues). Every event has its own
+ * store revision: revisions are consecutive within a keyspace, so a watcher can tell from the numbers alone that it
+ * missed nothing.
  */
 export interface ChangeEvent {
   readonly type: ChangeType;
@@ -41,6 +42,12 @@ export interface WatchSink {
    * `reset` to the current position is sent instead.
    */
   lagged?(): void;
+  /**
+   * False: the sink reads neither `value` nor `prevValue` (a counter, a waker), so its events may come without them.
+   * The Redis driver then leaves the values in its stream entries unparsed unless another sink reads them, which
+   * spares every replica a JSON parse of each write's value and previous value. Absent: the sink reads them.
+   */
+  readonly readsValues?: boolean;
 }
 
 /** A running watch. */

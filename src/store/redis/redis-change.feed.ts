@@ -67,7 +67,7 @@ export class RedisChangeFeed extends ChangeFeed {
   private lastId = '0-0';
   private latest = 0;
   /** Entries of a batch whose last entry has not been read yet (a batch is never split between watchers' writes). */
-  private partial: ChangeEvent[] = [];
+  private partial: StreamEntry[] = [];
   private running = false;
   private loop: Promise<void> | undefined;
   private readonly stopObserving: () => void;
@@ -259,18 +259,20 @@ export class RedisChangeFeed extends ChangeFeed {
         if (read > READ_BYTES) count = Math.max(1, Math.floor(count / 2));
         else if (reply[0][1].length === count && read * 2 < READ_BYTES) count = Math.min(1000, count * 2);
         for (const entry of reply[0][1]) {
-          const event = toEvent(entry);
-          if (event.keyspace !== this.view.keyspace?.id) {
+          const keyspace = fieldOf(entry[1], 'ks') ?? '';
+          if (keyspace !== this.view.keyspace?.id) {
             // Another replica began a new keyspace: learn it (resetting every watch), then carry on with it.
             const [id, base, reason] = (await this.replayer.hmget(this.names.keyspace, 'id', 'base', 'reason')) as (string | null)[];
-            if (id === event.keyspace) this.view.observe(id, Number(base), reason ?? '');
+            if (id === keyspace) this.view.observe(id, Number(base), reason ?? '');
           }
           this.lastId = entry[0];
           // An entry of a keyspace already superseded (it changed again meanwhile) belongs to no history a watch follows.
-          if (event.keyspace !== this.view.keyspace?.id) continue;
-          this.partial.push(event);
-          this.view.see(event.revision);
-          if (event.revision >= Number(fieldOf(entry[1], 'n') ?? event.revision)) {
+          if (keyspace !== this.view.keyspace?.id) continue;
+          // Entries, not events, until the batch is whole: whether any sink reads values is known only then.
+          this.partial.push(entry);
+          const revision = revisionOf(entry[0]);
+          this.view.see(revision);
+          if (revision >= Number(fieldOf(entry[1], 'n') ?? revision)) {
             const batch = this.partial;
             this.partial = [];
             this.deliver(batch);
@@ -324,12 +326,18 @@ export class RedisChangeFeed extends ChangeFeed {
     for (const watch of this.replaying) watch.resume();
   }
 
-  private deliver(batch: ChangeEvent[]): void {
-    const last = batch[batch.length - 1].revision;
+  private deliver(entries: StreamEntry[]): void {
+    const first = revisionOf(entries[0][0]);
+    const last = revisionOf(entries[entries.length - 1][0]);
     this.latest = last;
-    for (const watch of [...this.live]) {
+    const watches = [...this.live];
+    // Values are parsed once, and only if a sink reads them; the others get the same events, or ones without values.
+    const full = watches.some((watch) => watch.sink.readsValues !== false) ? entries.map((entry) => toEvent(entry)) : undefined;
+    const bare = full ?? entries.map((entry) => toEvent(entry, false));
+    for (const watch of watches) {
       try {
-        if (watch.replayedUpTo < batch[0].revision) {
+        const batch = full !== undefined && watch.sink.readsValues !== false ? full : bare;
+        if (watch.replayedUpTo < first) {
           watch.sink.events(batch);
         } else if (watch.replayedUpTo < last) {
           watch.sink.events(batch.filter((e) => e.revision > watch.replayedUpTo));
@@ -351,10 +359,13 @@ export function fieldOf(fields: string[], name: string): string | undefined {
   return undefined;
 }
 
-/** The change event a feed entry holds (fields written by the store's scripts). */
-export function toEvent([id, fields]: StreamEntry): ChangeEvent {
-  const value = fieldOf(fields, 'v');
-  const prev = fieldOf(fields, 'p');
+/**
+ * The change event a feed entry holds (fields written by the store's scripts); without `value` and `prevValue`
+ * when `values` is false (for sinks that do not read them).
+ */
+export function toEvent([id, fields]: StreamEntry, values = true): ChangeEvent {
+  const value = values ? fieldOf(fields, 'v') : undefined;
+  const prev = values ? fieldOf(fields, 'p') : undefined;
   return {
     type: fieldOf(fields, 't') as ChangeType,
     key: fieldOf(fields, 'k') as string,

@@ -341,7 +341,7 @@ export class RedisWebhookQueues extends WebhookQueues {
   async start(lanes: LaneControl): Promise<void> {
     this.lanes = lanes;
     // The feed's reader sees every replica's writes: it tells idle lanes there may be work.
-    this.watch = this.feed.watch(null, { events: () => lanes.wake(), reset: () => lanes.wake() });
+    this.watch = this.feed.watch(null, { events: () => lanes.wake(), reset: () => lanes.wake(), readsValues: false });
     this.schedule(0);
   }
 
