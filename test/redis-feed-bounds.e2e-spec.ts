@@ -122,6 +122,22 @@ describe('the Redis change stream bounds', () => {
     }
   });
 
+  it('keeps the byte bound when the stream and its byte counter are lost but the keyspace is not', async () => {
+    // The keyspace hash remembers where the last byte trim left the counter; a counter begun again below that
+    // (only damage or an eviction does it) must not switch the byte bound off.
+    const historyBytes = 3 * sizeOf('k', '"0123456789"', '"0123456789"');
+    const s = await redisSubject(redis.url, { history: 100, historyBytes }, false);
+    try {
+      for (let i = 0; i < 10; i++) await s.store.set([{ key: 'k', value: '0123456789' }]);
+      expect(await streamOf(s)).toHaveLength(3);
+      await s.clients[0].del(s.names.feed, s.names.feedBytes);
+      for (let i = 0; i < 6; i++) await s.store.set([{ key: 'k', value: '0123456789' }]);
+      expect((await streamOf(s)).map(([id]) => id)).toEqual(['14-0', '15-0', '16-0']);
+    } finally {
+      await s.close();
+    }
+  });
+
   it('keeps the newest event alone when it is larger than WATCH_HISTORY_BYTES', async () => {
     const s = await redisSubject(redis.url, { history: 100, historyBytes: 1024 }, false);
     try {

@@ -147,6 +147,37 @@ describe('redis change feed: replay racing the reader loop', () => {
     }
   });
 
+  it('resets the watches that read values when an entry of the stream cannot be read, and goes on', async () => {
+    const { store, feed, names, clients, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
+    try {
+      const read: number[] = [];
+      const resets: number[] = [];
+      const counted: [number, boolean][] = [];
+      feed.watch(null, { events: (b) => read.push(...b.map((e) => e.revision)), reset: (position) => resets.push(position.revision) });
+      feed.watch(null, { events: (b) => counted.push(...b.map((e): [number, boolean] => [e.revision, 'value' in e])), reset: () => undefined, readsValues: false });
+      await store.set([{ key: 'k0', value: 0 }]);
+      await until(() => counted.length === 1, 3000, 10);
+      // Damage no write of ours makes: an entry whose value is not JSON, at the next revision.
+      const revision = await clients[0].incr(names.revision);
+      await clients[0].xadd(names.feed, `${revision}-0`, 't', 'put', 'k', 'broken', 'm', String(Date.now()), 'n', String(revision), 'ks', ks, 's', '140', 'v', '{not json');
+      await store.set([{ key: 'k1', value: 1 }]);
+      await until(() => counted.length === 3, 3000, 10);
+      await until(() => read.includes(3), 3000, 10);
+      expect(read).toEqual([1, 3]);
+      expect(resets).toEqual([2]);
+      // The sink that reads no values gets every event, the damaged one too (without its value; the others carry
+      // theirs, parsed for the sink that reads them).
+      expect(counted).toEqual([
+        [1, true],
+        [2, false],
+        [3, true],
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
   it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
     const { store, feed, close } = await redisSubject(redis.url);
     const ks = store.keyspace.id;

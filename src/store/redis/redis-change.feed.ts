@@ -331,12 +331,20 @@ export class RedisChangeFeed extends ChangeFeed {
     const last = revisionOf(entries[entries.length - 1][0]);
     this.latest = last;
     const watches = [...this.live];
-    // Values are parsed once, and only if a sink reads them; the others get the same events, or ones without values.
-    const full = watches.some((watch) => watch.sink.readsValues !== false) ? entries.map((entry) => toEvent(entry)) : undefined;
-    const bare = full ?? entries.map((entry) => toEvent(entry, false));
+    const reads = (watch: RedisWatch) => watch.sink.readsValues !== false;
+    // Values are parsed once, and only if a sink that reads them gets some of this batch; the others get the same
+    // events, or ones without values. null: an entry could not be read (only damage to the stream does that).
+    const full = watches.some((watch) => reads(watch) && watch.replayedUpTo < last) ? this.events(entries, true) : undefined;
+    const bare = full ?? this.events(entries, false);
     for (const watch of watches) {
       try {
-        const batch = full !== undefined && watch.sink.readsValues !== false ? full : bare;
+        const batch = reads(watch) ? full : bare;
+        if (batch === null) {
+          // Events it cannot have are lost to it: it starts again from here, as from a history that is gone.
+          if (watch.replayedUpTo < last) watch.sink.reset(this.position);
+          continue;
+        }
+        if (batch === undefined) continue;
         if (watch.replayedUpTo < first) {
           watch.sink.events(batch);
         } else if (watch.replayedUpTo < last) {
@@ -345,6 +353,19 @@ export class RedisChangeFeed extends ChangeFeed {
       } catch {
         this.live.delete(watch);
       }
+    }
+  }
+
+  /** The events of `entries`, or null (logged) when one of them cannot be read. */
+  private events(entries: StreamEntry[], values: boolean): ChangeEvent[] | null {
+    try {
+      return entries.map((entry) => toEvent(entry, values));
+    } catch (error) {
+      this.logger.error(
+        `change events ${entries[0][0]} to ${entries[entries.length - 1][0]} cannot be read (${error instanceof Error ? error.message : String(error)}): ` +
+          `the watches they were for are reset`,
+      );
+      return null;
     }
   }
 }

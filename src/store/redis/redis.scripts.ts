@@ -29,12 +29,13 @@ local REV, KS = KEYS[1], KEYS[6]
 local view, hw, candidate, now = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local ks_id, ks_base, ks_reason = nil, 0, ''
 -- feed bytes before the oldest retained entry, as last trimmed (see trim): read with the keyspace, for free
-local trimmed = 0
+local trimmed, stored_tb = 0, 0
 -- the revision counter as this call last read or set it (REV is read once per call: see bump)
 local revision = 0
 do
   local f = redis.call('HMGET', KS, 'id', 'base', 'tb')
   trimmed = tonumber(f[3] or '0') or 0
+  stored_tb = trimmed
   local rev = tonumber(redis.call('GET', REV) or '0')
   if not f[1] then
     ks_reason = (view ~= '') and 'data_lost' or 'born'
@@ -72,10 +73,13 @@ local function field(fields, name)
 end
 -- Drops the oldest entries beyond WATCH_HISTORY_BYTES bytes, up to the newest entry (its id), which stays. The
 -- WATCH_HISTORY bound is kept by XADD itself (MAXLEN): one command where counting and cutting took three per write.
--- The keyspace hash keeps tb, the byte counter's value before the oldest entry as the last trim left it. Entries
--- only ever leave from the front (here or by MAXLEN), so the entries held take at most total - tb bytes: while
--- that is within the bound (the default's 10,000 small events are far below 64 MiB) no entry needs reading.
-local function trim(total, newest)
+-- The keyspace hash keeps tb, the byte counter's value before the oldest entry as the last trim left it. The counter
+-- only grows and entries only ever leave from the front (here or by MAXLEN), so the entries held take at most
+-- total - tb bytes: while that is within the bound (the default's 10,000 small events are far below 64 MiB) no entry
+-- needs reading. A tb above the newest entry's start (total - size) cannot be: the stream and its counter were lost
+-- without the keyspace hash, and it is read again from the stream.
+local function trim(total, newest, size)
+  if trimmed > total - size then trimmed = 0 end
   if total - trimmed <= maxbytes then return end
   local cut, first = nil, nil
   while true do
@@ -90,7 +94,10 @@ local function trim(total, newest)
   local c, s = first and tonumber(field(first[2], 'c') or ''), first and tonumber(field(first[2], 's') or '')
   if c and s then
     trimmed = c - s
-    redis.call('HSET', KS, 'tb', trimmed)
+    if trimmed ~= stored_tb then
+      redis.call('HSET', KS, 'tb', trimmed)
+      stored_tb = trimmed
+    end
   end
 end
 local function emit(rev, last, t, k, v, p, m)
@@ -101,7 +108,7 @@ local function emit(rev, last, t, k, v, p, m)
   if v then table.insert(args, 'v'); table.insert(args, v) end
   if p then table.insert(args, 'p'); table.insert(args, p) end
   redis.call('XADD', unpack(args))
-  trim(total, id)
+  trim(total, id, size)
 end
 local function unindex(hkey, key, rkey)
   redis.call('DEL', hkey)
