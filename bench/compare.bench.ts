@@ -119,6 +119,9 @@ function onRedis(nodeArgs: string[] = []): () => Promise<Running> {
   };
 }
 
+// `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
+const ALT_ARGS = [...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])];
+
 const DEFS: ServerDef[] = [
   { name: 'service', label: 'service (memory)', service: true, start: service({}) },
   { name: 'service-warn', label: 'service (memory, LOG_LEVEL=warn)', service: true, start: service({ LOG_LEVEL: 'warn' }) },
@@ -128,12 +131,11 @@ const DEFS: ServerDef[] = [
     service: true,
     start: onRedis(),
   },
-  // `node <alt main> <dist/main.js>`: the alternative build runs, the extra argument is ignored.
   {
     name: 'service-alt',
     label: `service (${ALT_DRIVER}, ${[ALT_MAIN ?? 'this build', ...ALT_NODE_FLAGS].join(' ')})`,
     service: true,
-    start: ALT_DRIVER === 'redis' ? onRedis([...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]) : service({}, [...ALT_NODE_FLAGS, ...(ALT_MAIN ? [ALT_MAIN] : [])]),
+    start: ALT_DRIVER === 'redis' ? onRedis(ALT_ARGS) : service({}, ALT_ARGS),
   },
   { name: 'nest', label: 'NestJS 12 (reference)', service: false, start: reference('nest.cjs') },
   { name: 'express', label: 'Express 5 (reference)', service: false, start: reference('express.cjs') },

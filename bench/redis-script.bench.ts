@@ -11,7 +11,7 @@
  *
  * Settings (`--name=value` or BENCH_<NAME>): warmup (20000), writes (20000), concurrency (50), rounds (3).
  */
-import { startRedisServer } from '../test/helpers/redis-server';
+import { commandStats, startRedisServer } from '../test/helpers/redis-server';
 import { redisSubject } from '../test/helpers/redis-store';
 import { childPids, LOADGEN_CPU, median, pin, SERVER_CPU, setting, today, writeResult } from './lib/harness';
 import { valueOf } from './lib/scenarios';
@@ -22,17 +22,6 @@ const CONCURRENCY = setting('concurrency', 50);
 const ROUNDS = setting('rounds', 3);
 const HISTORY = 10_000;
 const HISTORY_BYTES = 64 * 1024 * 1024;
-
-interface CommandStat {
-  readonly calls: number;
-  readonly usec: number;
-}
-
-function commandStats(info: string): Map<string, CommandStat> {
-  const stats = new Map<string, CommandStat>();
-  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(match[1], { calls: Number(match[2]), usec: Number(match[3]) });
-  return stats;
-}
 
 async function main(): Promise<void> {
   pin(process.pid, LOADGEN_CPU);
@@ -58,6 +47,7 @@ async function main(): Promise<void> {
         await write(WARMUP, WRITES);
         const stats = commandStats((await s.clients[0].info('commandstats')) as string);
         const evalsha = stats.get('evalsha') ?? { calls: 0, usec: 0 };
+        const evalshaUs = evalsha.usec / evalsha.calls;
         const perWrite: Record<string, { calls: number; us: number }> = {};
         let commands = 0;
         for (const [name, stat] of stats) {
@@ -66,12 +56,12 @@ async function main(): Promise<void> {
           perWrite[name] = { calls: stat.calls / WRITES, us: stat.usec / WRITES };
           commands += stat.calls / WRITES;
         }
-        rounds.push({ evalshaUs: evalsha.usec / evalsha.calls, commandsPerWrite: commands, perWrite });
+        rounds.push({ evalshaUs, commandsPerWrite: commands, perWrite });
         const inner = Object.entries(perWrite)
           .sort((a, b) => b[1].us - a[1].us)
           .map(([name, { calls, us }]) => `${name} ${calls.toFixed(2)}x ${us.toFixed(2)} us`)
           .join(', ');
-        console.log(`[round ${round}/${ROUNDS}] EVALSHA ${(evalsha.usec / evalsha.calls).toFixed(1)} us per write, ${commands.toFixed(2)} commands: ${inner}`);
+        console.log(`[round ${round}/${ROUNDS}] EVALSHA ${evalshaUs.toFixed(1)} us per write, ${commands.toFixed(2)} commands: ${inner}`);
       } finally {
         await s.close();
       }

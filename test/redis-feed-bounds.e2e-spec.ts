@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { startRedisServer, type RedisServer } from './helpers/redis-server';
+import { commandStats, startRedisServer, type RedisServer } from './helpers/redis-server';
 import { redisSubject, type RedisSubject } from './helpers/redis-store';
 
 /**
@@ -95,10 +95,7 @@ describe('the Redis change stream bounds', () => {
     // Each write appends and, past WATCH_HISTORY, drops the oldest by count; the byte bound needs no look at the
     // stream until the bytes ever appended since the last trim's front exceed it.
     const s = await redisSubject(redis.url, { history: 5, historyBytes: 100_000 }, false);
-    const xrange = async () => {
-      const stats = (await s.clients[0].info('commandstats')) as string;
-      return Number(/cmdstat_xrange:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-    };
+    const xrange = async () => commandStats((await s.clients[0].info('commandstats')) as string).get('xrange')?.calls ?? 0;
     try {
       const before = await xrange();
       for (let i = 0; i < 40; i++) await s.store.set([{ key: `k${i % 7}`, value: i }]);

@@ -94,3 +94,10 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
 /** A fresh key prefix, so every test (or app) gets its own keyspace on a shared test Redis. */
 export const uniquePrefix = (): string => `t${randomUUID().slice(0, 8)}:`;
+
+/** Calls and microseconds of each command since the last CONFIG RESETSTAT, by name, from `INFO commandstats`. */
+export function commandStats(info: string): Map<string, { readonly calls: number; readonly usec: number }> {
+  const stats = new Map<string, { readonly calls: number; readonly usec: number }>();
+  for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) stats.set(match[1], { calls: Number(match[2]), usec: Number(match[3]) });
+  return stats;
+}

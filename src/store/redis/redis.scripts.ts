@@ -29,13 +29,12 @@ local REV, KS = KEYS[1], KEYS[6]
 local view, hw, candidate, now = ARGV[3], tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
 local ks_id, ks_base, ks_reason = nil, 0, ''
 -- feed bytes before the oldest retained entry, as last trimmed (see trim): read with the keyspace, for free
-local trimmed, stored_tb = 0, 0
+local tb = 0
 -- the revision counter as this call last read or set it (REV is read once per call: see bump)
 local revision = 0
 do
   local f = redis.call('HMGET', KS, 'id', 'base', 'tb')
-  trimmed = tonumber(f[3] or '0') or 0
-  stored_tb = trimmed
+  tb = tonumber(f[3] or '0') or 0
   local rev = tonumber(redis.call('GET', REV) or '0')
   if not f[1] then
     ks_reason = (view ~= '') and 'data_lost' or 'born'
@@ -79,8 +78,7 @@ end
 -- needs reading. A tb above the newest entry's start (total - size) cannot be: the stream and its counter were lost
 -- without the keyspace hash, and it is read again from the stream.
 local function trim(total, newest, size)
-  if trimmed > total - size then trimmed = 0 end
-  if total - trimmed <= maxbytes then return end
+  if total - (tb <= total - size and tb or 0) <= maxbytes then return end
   local cut, first = nil, nil
   while true do
     first = redis.call('XRANGE', FEED, cut and ('(' .. cut) or '-', '+', 'COUNT', 1)[1]
@@ -92,12 +90,9 @@ local function trim(total, newest, size)
   -- Entry ids are <revision>-0: everything up to and including cut goes.
   if cut then redis.call('XTRIM', FEED, 'MINID', (tonumber(string.match(cut, '^(%d+)')) + 1) .. '-0') end
   local c, s = first and tonumber(field(first[2], 'c') or ''), first and tonumber(field(first[2], 's') or '')
-  if c and s then
-    trimmed = c - s
-    if trimmed ~= stored_tb then
-      redis.call('HSET', KS, 'tb', trimmed)
-      stored_tb = trimmed
-    end
+  if c and s and c - s ~= tb then
+    tb = c - s
+    redis.call('HSET', KS, 'tb', tb)
   end
 end
 local function emit(rev, last, t, k, v, p, m)
