@@ -1,5 +1,5 @@
 import { type DynamicModule, Module } from '@nestjs/common';
-import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import { APP_FILTER } from '@nestjs/core';
 import { LoggerModule } from 'nestjs-pino';
 import type { ApiKeyRegistry } from './auth/api-keys';
 import { ApiKeysModule } from './auth/api-keys.module';
@@ -7,8 +7,7 @@ import { AuthModule } from './auth/auth.module';
 import { AllExceptionsFilter } from './common/filters/all-exceptions.filter';
 import { HttpPipelineModule } from './common/http/http-pipeline.module';
 import { loggerOptions } from './common/logging/logger.options';
-import { KvValidationPipe } from './common/validation/kv-validation.pipe';
-import { toInvalidRequest } from './common/validation/validation-error';
+import { ValidationModule } from './common/validation/validation.module';
 import { AppConfigModule } from './config/app-config.module';
 import type { EnvironmentVariables } from './config/env.validation';
 import { HealthModule } from './health/health.module';
@@ -36,6 +35,7 @@ export class AppModule {
       imports: [
         AppConfigModule.forRoot(settings),
         LoggerModule.forRoot(loggerOptions(settings.LOG_LEVEL)),
+        ValidationModule,
         MetricsModule,
         ApiKeysModule.forRoot(apiKeys),
         AuthModule.forRoot({ rateLimited: settings.RATE_LIMIT > 0, keyed: !apiKeys.open }),
@@ -46,18 +46,7 @@ export class AppModule {
         SubscriptionModule,
         HttpPipelineModule,
       ],
-      providers: [
-        { provide: APP_FILTER, useClass: AllExceptionsFilter },
-        {
-          provide: APP_PIPE,
-          useValue: new KvValidationPipe({
-            whitelist: true,
-            forbidNonWhitelisted: true,
-            transform: true,
-            exceptionFactory: toInvalidRequest,
-          }),
-        },
-      ],
+      providers: [{ provide: APP_FILTER, useClass: AllExceptionsFilter }],
     };
   }
 }

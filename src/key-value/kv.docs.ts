@@ -50,7 +50,7 @@ export const ApiSetPairs = (): MethodDecorator =>
 export const ApiGetValue = (): MethodDecorator =>
   applyDecorators(
     ApiOperation({ summary: 'Get the value of a key', description: 'Percent-encode the key: `/get/a%2Fb` reads the key `a/b`.' }),
-    ApiParam({ name: 'key', example: 'key_1' }),
+    ApiParam({ name: 'key', type: String, example: 'key_1' }),
     ApiOkResponse({ type: PairDto, description: 'The key and its value.' }),
     ApiBadRequestResponse({ type: ErrorResponseDto, description: 'Invalid key.' }),
     ApiNotFoundResponse({ type: ErrorResponseDto, description: '`Key not found`: absent or expired.' }),

@@ -10,9 +10,10 @@ function isEmptyObject(value: unknown): value is object {
 }
 
 /**
- * Nest's ValidationPipe, answering synchronously what needs no validation. Every parameter of every request goes
- * through this pipe, and the base class's `transform` is an async function: a parameter without a DTO class (a
- * key, the raw body) cost two promises and their ticks only to come back as it was (or as its primitive type).
+ * Nest's ValidationPipe, answering synchronously what needs no validation. Every decorated parameter of every route
+ * goes through this pipe (ValidationModule), and the base class's `transform` is an async function: a parameter without
+ * a DTO class (a key, the raw body) cost two promises and their ticks only to come back as it was (or as its primitive
+ * type). Nest still awaits the answer; the hottest routes skip that too (KvController).
  *
  * It also remembers its answer for an empty object per DTO class. Most requests carry no query options at all, and
  * class-transformer and class-validator would otherwise rebuild and check the same empty DTO on every one of them

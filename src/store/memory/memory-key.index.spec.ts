@@ -37,11 +37,15 @@ function allPages(index: MemoryKeyIndex<string>, filter: Pick<KeyQuery, 'prefix'
   throw new Error('pagination did not terminate');
 }
 
+// sorted-btree's smallest node: a few dozen keys then span several leaves and levels, so pages and the lockstep walk
+// cross node boundaries (the service's nodes hold 64).
+const SMALL_NODES = 4;
+
 describe('MemoryKeyIndex', () => {
   it('answers every prefix/suffix query like a brute-force filter, across pages, after random puts and deletes', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), filterArb, filterArb, fc.integer({ min: 1, max: 7 }), (ops, prefix, suffix, limit) => {
-        const index = new MemoryKeyIndex<string>();
+        const index = new MemoryKeyIndex<string>(SMALL_NODES);
         const model = new Set<string>();
         for (const op of ops) {
           if (op.kind === 'set') {
@@ -61,7 +65,7 @@ describe('MemoryKeyIndex', () => {
   it('skips refused values without counting them towards a page', () => {
     fc.assert(
       fc.property(fc.uniqueArray(keyArb, { maxLength: 40 }), filterArb, filterArb, fc.integer({ min: 1, max: 5 }), (keys, prefix, suffix, limit) => {
-        const index = new MemoryKeyIndex<string>();
+        const index = new MemoryKeyIndex<string>(SMALL_NODES);
         keys.forEach((k) => index.set(k, k));
         const live = (k: string) => k.length % 2 === 0;
         expect(allPages(index, { prefix, suffix }, limit, live)).toEqual(bruteForce(keys.filter(live), { prefix, suffix }));

@@ -6,6 +6,13 @@ function sortByCodePoint(keys: string[]): string[] {
   return keys.some(hasHighUnits) ? keys.sort(compareCodePoints) : keys.sort();
 }
 
+/**
+ * Entries per tree node: twice sorted-btree's default. The nodes' arrays then carry less unused room (about 9 bytes per
+ * key fewer for the two trees, measured at 400,000 keys) and a key is one level nearer the root, for inserts that
+ * cost the same (their binary searches take one more step per level, their splices move longer runs).
+ */
+const NODE_SIZE = 64;
+
 /** A filtered, paginated key query. Empty or absent filters match every key. */
 export interface KeyQuery {
   readonly prefix?: string;
@@ -50,17 +57,23 @@ export class MemoryKeyIndex<V> {
    * Values by codePointOrderKey(key). It holds the values too (not only `byKey`) so that a clone of it is a
    * point-in-time view of the records, for snapshots.
    */
-  private readonly forward = new BTree<string, V>(undefined, compareUnits);
+  private readonly forward: BTree<string, V>;
   /**
    * The keys alone, in reversed order: inserting here is the costliest part of a write (each new key lands at
    * an unrelated place in the tree), and an overwrite need not touch it at all.
    */
-  private readonly reversed = new BTree<string, undefined>(undefined, compareFromEnd);
+  private readonly reversed: BTree<string, undefined>;
   /**
    * The same again, hashed: reads of one key (GET, and the look-ups every write makes first) take O(1) instead of
    * a tree walk of ~log2(n) code-point comparisons each, for about 40 bytes per key.
    */
   private readonly byKey = new Map<string, V>();
+
+  /** @param nodeSize entries per tree node (tests make it small, so that a few keys already fill several levels). */
+  constructor(nodeSize = NODE_SIZE) {
+    this.forward = new BTree<string, V>(undefined, compareUnits, nodeSize);
+    this.reversed = new BTree<string, undefined>(undefined, compareFromEnd, nodeSize);
+  }
 
   get size(): number {
     return this.byKey.size;
