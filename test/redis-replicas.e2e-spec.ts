@@ -173,6 +173,14 @@ describe('redis change feed: replay racing the reader loop', () => {
         [2, false],
         [3, true],
       ]);
+
+      // A watch resuming before the damage replays up to it, then starts again from a reset.
+      const replayed: number[] = [];
+      const replayResets: number[] = [];
+      feed.watch({ keyspace: ks, revision: 0 }, { events: (b) => replayed.push(...b.map((e) => e.revision)), reset: (position) => replayResets.push(position.revision) });
+      await until(() => replayResets.length === 1, 3000, 10);
+      expect(replayed).toEqual([1]);
+      expect(replayResets).toEqual([3]);
     } finally {
       await close();
     }

@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { RedisDeliveryQueue, RedisWebhookQueues } from '../src/store/redis/redis-webhook.queues';
+import { KeyValueStore } from '../src/store/kv.store';
 import { RedisKeyspace } from '../src/store/redis/redis.keyspace';
 import { WebhookQueues } from '../src/subscription/webhook-queues';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
@@ -163,6 +164,34 @@ describe('redis driver: webhooks across replicas', () => {
       client.disconnect();
       other.disconnect();
     }
+  });
+
+  it('dead-letters an event whose change feed entry cannot be read, and delivers the ones behind it', async () => {
+    const a = await replica();
+    const sub = await subscribe(a.url);
+    await set(a.url, { k0: 0 });
+    await receiver.waitFor((r) => r.length === 1, 10_000);
+    // Damage no write of ours makes: an entry whose value is not JSON, at the next revision.
+    const names = new RedisKeyspace(env.REDIS_KEY_PREFIX);
+    const client = new Redis(redis.url);
+    try {
+      const revision = await client.incr(names.revision);
+      const ks = a.app.get(KeyValueStore).keyspace.id;
+      await client.xadd(names.feed, `${revision}-0`, 't', 'put', 'k', 'broken', 'm', String(Date.now()), 'n', String(revision), 'ks', ks, 's', '140', 'v', '{not json');
+    } finally {
+      client.disconnect();
+    }
+    await set(a.url, { k1: 1 });
+    await receiver.waitFor((r) => r.length === 2, 10_000);
+    expect(receiver.received.map((h) => [h.body.key, h.body.revision])).toEqual([
+      ['k0', 1],
+      ['k1', 3],
+    ]);
+    const state = await settledSubscription(a.url, sub.id);
+    expect(state).toMatchObject({ lastDeliveredRevision: 3, pending: 0, deadLettered: 1 });
+    expect(state.deadLetters).toEqual([
+      { revision: 2, key: 'broken', attempts: 0, error: expect.stringMatching(/^its change feed entry 2-0 cannot be read \(.*JSON/), at: expect.any(String) },
+    ]);
   });
 
   it('keeps subscriptions and their state when every replica restarts', async () => {

@@ -63,7 +63,8 @@ export class DeliveryLane {
       try {
         this.woken = false;
         const delivery = await this.queue.head();
-        if (delivery) await this.deliver(delivery);
+        if (delivery?.undeliverable !== undefined) await this.reject(delivery, delivery.undeliverable);
+        else if (delivery) await this.deliver(delivery);
         else if (!this.woken) await this.idle();
       } catch (e) {
         if (this.ending) return;
@@ -93,6 +94,13 @@ export class DeliveryLane {
       await this.queue.failed(delivery, error);
       await this.sleep(this.sender.backoff(delivery.attempts));
     }
+  }
+
+  /** An event its queue could not read in full: sending what was read would be sending something else. */
+  private async reject(delivery: Delivery, reason: string): Promise<void> {
+    this.count('dead_lettered');
+    DeliveryLane.logger.error(`webhook ${this.subscription.id}: dead-lettered revision ${delivery.event.revision} without sending it: ${reason}`);
+    await this.queue.deadLetter(delivery, reason);
   }
 
   private idle(): Promise<void> {

@@ -16,6 +16,11 @@ export interface Delivery {
   readonly deliveryId: string;
   /** Attempts made so far. */
   attempts: number;
+  /**
+   * Why the event cannot be sent as it was written, when its queue could not read all of it (only damage to the
+   * Redis stream does that): the lane dead-letters it without an attempt, so the events behind it go on.
+   */
+  readonly undeliverable?: string;
 }
 
 /** Each event's JSON, made once however many subscriptions it goes to. */

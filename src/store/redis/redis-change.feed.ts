@@ -186,7 +186,9 @@ export class RedisChangeFeed extends ChangeFeed {
         const slice: ChangeEvent[] = [];
         let bytes = 0;
         for (const entry of entries) {
-          const event = toEvent(entry);
+          const event = this.events([entry], true)?.[0];
+          // Damage to the stream (logged): what the watch missed cannot be told, as when the history is gone.
+          if (event === undefined) return finish('reset');
           // Not past what the reader announced: with REDIS_MIN_REPLICA_ACKS, later entries may not be replicated yet.
           if (event.keyspace !== keyspace || (this.replicated !== null && event.revision > this.latest)) break;
           slice.push(event);
@@ -362,7 +364,7 @@ export class RedisChangeFeed extends ChangeFeed {
       return entries.map((entry) => toEvent(entry, values));
     } catch (error) {
       this.logger.error(
-        `change events ${entries[0][0]} to ${entries[entries.length - 1][0]} cannot be read (${error instanceof Error ? error.message : String(error)}): ` +
+        `change ${entries.length === 1 ? `event ${entries[0][0]}` : `events ${entries[0][0]} to ${entries[entries.length - 1][0]}`} cannot be read (${error instanceof Error ? error.message : String(error)}): ` +
           `the watches they were for are reset`,
       );
       return null;

@@ -15,13 +15,35 @@ import {
   WebhookQueues,
 } from '../../subscription/webhook-queues';
 import { type Delivery, toDelivery } from '../../subscription/webhook.sender';
-import type { ChangeFeed, Watch } from '../change-feed';
+import type { ChangeEvent, ChangeFeed, ChangeType, Watch } from '../change-feed';
 import type { KeyspacePosition } from '../keyspace';
-import { fieldOf, revisionOf, toEvent } from './redis-change.feed';
+import { fieldOf, revisionOf, type StreamEntry, toEvent } from './redis-change.feed';
 import type { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
 import { guardRedis } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
+
+/**
+ * The event a feed entry holds; for an entry that cannot be read in full (a value that is not JSON, a time that is
+ * not a number: only damage to the stream makes one), what can be read of it, and why the rest cannot.
+ */
+function readEntry(entry: StreamEntry): { event: ChangeEvent; damage?: string } {
+  try {
+    return { event: toEvent(entry) };
+  } catch (error) {
+    const [id, fields] = entry;
+    return {
+      event: {
+        type: fieldOf(fields, 't') as ChangeType,
+        key: fieldOf(fields, 'k') ?? '',
+        keyspace: fieldOf(fields, 'ks') ?? '',
+        revision: revisionOf(id),
+        time: new Date().toISOString(),
+      },
+      damage: `its change feed entry ${id} cannot be read (${error instanceof Error ? error.message : String(error)})`,
+    };
+  }
+}
 
 interface LeaseCommands {
   kvLeaseAcquire(...keysThenArgs: (string | number)[]): Promise<number>;
@@ -134,7 +156,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
         await this.gap(id, revisionOf(id), revisionOf(id));
         continue;
       }
-      const event = toEvent([id, fields]);
+      const { event, damage } = readEntry([id, fields]);
       // Not before this replica's change feed announced it (it wakes the lanes when it does): with
       // REDIS_MIN_REPLICA_ACKS, that is once replicas have it, so no webhook is sent an event a failover may take
       // back. An event of another keyspace is older than the announced one when its revision is at or below the
@@ -145,7 +167,8 @@ export class RedisDeliveryQueue implements DeliveryQueue {
       if (!ready) return null;
       this.current = id;
       const attempts = id === this.retried.entry ? this.retried.attempts : 0;
-      return toDelivery(this.subscription, event, attempts);
+      const delivery = toDelivery(this.subscription, event, attempts);
+      return damage === undefined ? delivery : { ...delivery, undeliverable: damage };
     }
   }
 
@@ -168,7 +191,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     const skipped: string[] = [];
     while (this.buffer.length > 0) {
       const [id, fields] = this.buffer[0];
-      if (fields === null || matches(this.subscription.filter, toEvent([id, fields]))) break;
+      if (fields === null || matches(this.subscription.filter, readEntry([id, fields]).event)) break;
       skipped.push(id);
       this.buffer.shift();
     }
