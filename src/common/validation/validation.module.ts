@@ -4,9 +4,9 @@ import { KvValidationPipe } from './kv-validation.pipe';
 import { toInvalidRequest } from './validation-error';
 
 /**
- * The one validation pipe of the application, configured once: it runs on every parameter (APP_PIPE), and a route
- * that reads its parameters from the request itself (the seed hot paths: see KvController) injects the same
- * instance to validate its DTOs with the same options and the same 400 answers.
+ * The one validation pipe of the application, configured once: Nest runs it on every `@Body()`, `@Query()` and
+ * `@Param()` (APP_PIPE), and a route that reads its parameters from the request itself (the seed hot paths: see
+ * KvController) injects the same instance to validate its DTOs with the same options and the same 400 answers.
  */
 @Module({
   providers: [
