@@ -181,6 +181,12 @@ describe('redis driver: webhooks across replicas', () => {
     } finally {
       client.disconnect();
     }
+    // Dead-lettered without an attempt: nothing is counted against the receiver, and the metric shows it.
+    const dead = await settledSubscription(a.url, sub.id, (state) => state.deadLettered === 1);
+    expect(dead).toMatchObject({ lastDeliveredRevision: 1, pending: 0, consecutiveFailures: 0, lastError: null });
+    const metrics = (await request(a.url).get('/metrics').expect(200)).text;
+    expect(metrics).toContain('kv_webhook_deliveries_total{result="dead_lettered"} 1\n');
+    expect(metrics).not.toContain('kv_webhook_deliveries_total{result="failed"}');
     await set(a.url, { k1: 1 });
     await receiver.waitFor((r) => r.length === 2, 10_000);
     expect(receiver.received.map((h) => [h.body.key, h.body.revision])).toEqual([

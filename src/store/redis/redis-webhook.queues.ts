@@ -183,7 +183,9 @@ export class RedisDeliveryQueue implements DeliveryQueue {
 
   async deadLetter(delivery: Delivery, error: string): Promise<void> {
     this.buffer.shift();
-    await this.settle('dead', this.current, delivery.event.revision, error, JSON.stringify(deadLetterOf(delivery, error)), 1);
+    // An event no attempt was made for says nothing of the receiver: no failure is counted against it.
+    const outcome = delivery.undeliverable === undefined ? 'dead' : 'unread';
+    await this.settle(outcome, this.current, delivery.event.revision, error, JSON.stringify(deadLetterOf(delivery, error)), 1);
   }
 
   /** Leading entries of the buffer that are not for this subscription, taken off it. */
@@ -291,7 +293,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   }
 
   private async settle(
-    outcome: 'delivered' | 'failed' | 'dead' | 'gap',
+    outcome: 'delivered' | 'failed' | 'dead' | 'gap' | 'unread',
     entry: string,
     revision: number,
     error: string,

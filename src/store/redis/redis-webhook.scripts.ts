@@ -52,8 +52,9 @@ return 1
  * replica that lost it cannot overwrite its successor's state). KEYS: lease, state, dead letters, feed.
  * ARGV: owner, group, outcome, entry id ('' for none), revision, error, attempts, dead letter JSON, dead letters
  * counted, dead letters kept.
- * Outcomes: delivered (ack), failed (the head stays), dead (ack when there is an entry; failure counted
- * when there is an error of an attempt), gap (events that left the feed unread: a dead letter, no failure).
+ * Outcomes: delivered (ack), failed (the head stays), dead (ack when there is an entry; a failure counted), gap
+ * (events that left the feed unread) and unread (an entry that cannot be read): ack when there is an entry, a dead
+ * letter, no failure.
  * Returns 1, or 0 when the lease is not the caller's.
  */
 export const SETTLE = `
