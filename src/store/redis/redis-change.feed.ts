@@ -4,6 +4,7 @@ import { ChangeFeed, type ChangeEvent, type ChangeType, FeedWatch, type Watch, t
 import type { KeyspacePosition, Position } from '../keyspace';
 import type { JsonValue } from '../kv.store';
 import type { ObservedKeyspace, RedisKeyspaceView } from './redis-keyspace.view';
+import { messageOf } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
 
 /** One entry of a Redis Stream as ioredis returns it. */
@@ -300,7 +301,7 @@ export class RedisChangeFeed extends ChangeFeed {
     } catch (error) {
       if (!this.holding) {
         this.holding = true;
-        this.logger.warn(`change events are held until REDIS_MIN_REPLICA_ACKS replicas have them: ${error instanceof Error ? error.message : String(error)}`);
+        this.logger.warn(`change events are held until REDIS_MIN_REPLICA_ACKS replicas have them: ${messageOf(error)}`);
       }
       throw error;
     }
@@ -364,7 +365,7 @@ export class RedisChangeFeed extends ChangeFeed {
       return entries.map((entry) => toEvent(entry, values));
     } catch (error) {
       this.logger.error(
-        `change ${entries.length === 1 ? `event ${entries[0][0]}` : `events ${entries[0][0]} to ${entries[entries.length - 1][0]}`} cannot be read (${error instanceof Error ? error.message : String(error)}): ` +
+        `change ${entries.length === 1 ? `event ${entries[0][0]}` : `events ${entries[0][0]} to ${entries[entries.length - 1][0]}`} cannot be read (${messageOf(error)}): ` +
           `the watches they were for are reset`,
       );
       return null;

@@ -20,7 +20,7 @@ import type { KeyspacePosition } from '../keyspace';
 import { fieldOf, revisionOf, type StreamEntry, toEvent } from './redis-change.feed';
 import type { RedisSubscriptionRepository } from './redis-subscription.repository';
 import { ACQUIRE_LEASE, RELEASE_LEASE, SETTLE } from './redis-webhook.scripts';
-import { guardRedis } from './redis.connection';
+import { guardRedis, messageOf } from './redis.connection';
 import type { RedisKeyspace } from './redis.keyspace';
 
 /**
@@ -40,7 +40,7 @@ function readEntry(entry: StreamEntry): { event: ChangeEvent; damage?: string } 
         revision: revisionOf(id),
         time: new Date().toISOString(),
       },
-      damage: `its change feed entry ${id} cannot be read (${error instanceof Error ? error.message : String(error)})`,
+      damage: `its change feed entry ${id} cannot be read (${messageOf(error)})`,
     };
   }
 }
@@ -444,7 +444,7 @@ export class RedisWebhookQueues extends WebhookQueues {
     clearTimeout(this.timer);
     this.ticking = this.balance()
       .catch((e: unknown) => {
-        if (!this.failing) this.logger.warn(`webhook leases: ${e instanceof Error ? e.message : String(e)}; retrying`);
+        if (!this.failing) this.logger.warn(`webhook leases: ${messageOf(e)}; retrying`);
         this.failing = true;
       })
       .finally(() => {

@@ -4,7 +4,8 @@ import { DomainError, StoreFullError, StoreUnavailableError, WriteOutcomeUnknown
 import type { AppConfig } from '../../config/app-config';
 import { type RedisMode, redisModeOf } from '../../config/env.validation';
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+/** An error's message, for logs and answers, whatever was thrown. */
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** Runs a Redis call that changes nothing (a read); any failure that is not a domain answer is a 503. */
 export async function guardRedis<T>(call: () => Promise<T>): Promise<T> {
