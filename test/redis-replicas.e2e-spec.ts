@@ -186,6 +186,55 @@ describe('redis change feed: replay racing the reader loop', () => {
     }
   });
 
+  it('places watches started before its reader first stood at the stream\'s end: a write in between is never missed silently', async () => {
+    // The reader is not started: these watches begin while it does not know where the stream ends.
+    const { store, feed, close } = await redisSubject(redis.url, {}, false);
+    const ks = store.keyspace.id;
+    try {
+      await store.set([{ key: 'k0', value: 0 }]);
+      const fromNow: number[] = [];
+      const resumed: number[] = [];
+      const resets: [string, number][] = [];
+      const now = feed.watch(null, { events: (b) => fromNow.push(...b.map((e) => e.revision)), reset: (p) => resets.push(['now', p.revision]) });
+      feed.watch({ keyspace: ks, revision: 0 }, { events: (b) => resumed.push(...b.map((e) => e.revision)), reset: (p) => resets.push(['resumed', p.revision]) });
+      feed.watch(null, { events: () => resets.push(['stopped', -1]), reset: () => resets.push(['stopped', -1]) }).stop();
+      // Told revision 0 (nothing newer is known yet), so not live: its progress is not the feed's.
+      expect(now.live).toBe(false);
+      expect(feed.watchers).toBe(2);
+      // Written after the watches began, before the reader looked.
+      await store.set([{ key: 'k1', value: 1 }]);
+      feed.start();
+      await feed.following;
+      await store.set([{ key: 'k2', value: 2 }]);
+      await until(() => fromNow.includes(3) && resumed.includes(3), 3000, 10);
+      // The watch from now was told revision 0 but begins at 2: it is reset to 2, never silently short of 1 and 2.
+      expect(resets).toEqual([['now', 2]]);
+      expect(fromNow).toEqual([3]);
+      // The resuming watch replays what it asked for.
+      expect(resumed).toEqual([1, 2, 3]);
+      expect(now.live).toBe(true);
+      expect(feed.watchers).toBe(2);
+    } finally {
+      await close();
+    }
+
+    // On an empty stream, the position a watch from now was told is where the reader stands: no reset.
+    const quiet = await redisSubject(redis.url, {}, false);
+    try {
+      const seen: number[] = [];
+      const resets: number[] = [];
+      quiet.feed.watch(null, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (p) => resets.push(p.revision) });
+      quiet.feed.start();
+      await quiet.feed.following;
+      await quiet.store.set([{ key: 'k0', value: 0 }]);
+      await until(() => seen.length === 1, 3000, 10);
+      expect(seen).toEqual([1]);
+      expect(resets).toEqual([]);
+    } finally {
+      await quiet.close();
+    }
+  });
+
   it('delivers an event once when the replay read it before this replica\'s reader loop did', async () => {
     const { store, feed, close } = await redisSubject(redis.url);
     const ks = store.keyspace.id;

@@ -21,7 +21,10 @@ export interface RedisSubject {
   close(): Promise<void>;
 }
 
-/** Connects to `url`, settles the keyspace and starts the feed's reader (unless `follow` is false). */
+/**
+ * Connects to `url`, settles the keyspace and starts the feed's reader (unless `follow` is false), waiting until
+ * it stands at the stream's end: a watch from now, started then, gets every write made after it.
+ */
 export async function redisSubject(url: string, { history = 100, historyBytes = 1 << 30 }: RedisStoreOptionsForTest = {}, follow = true): Promise<RedisSubject> {
   const names = new RedisKeyspace(uniquePrefix());
   const clients = [new Redis(url), new Redis(url), new Redis(url)];
@@ -30,7 +33,10 @@ export async function redisSubject(url: string, { history = 100, historyBytes = 
   const store = new RedisStore(clients[0], new RedisWriter(clients[0], null, names.barrier), names, view, { history, historyBytes, sweepIntervalMs: 3_600_000 });
   await store.settleKeyspace();
   const feed = new RedisChangeFeed(clients[1], clients[2], names, view, () => store.settleKeyspace());
-  if (follow) feed.start();
+  if (follow) {
+    feed.start();
+    await feed.following;
+  }
   return {
     store,
     feed,

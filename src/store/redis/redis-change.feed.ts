@@ -65,6 +65,16 @@ class RedisWatch extends FeedWatch {
 export class RedisChangeFeed extends ChangeFeed {
   private readonly live = new Set<RedisWatch>();
   private readonly replaying = new Set<RedisWatch>();
+  /**
+   * Watches started before the reader first stood at the stream's end, with the position each began from. Until
+   * then `latest` is not the stream's end, so they cannot be placed: a resuming watch then replays from where it
+   * asked, as any does; one from now, told a position that turns out behind the stream's end, is reset to it.
+   */
+  private readonly early = new Map<RedisWatch, { since: Position | null; told: KeyspacePosition }>();
+  /** Resolves `following`; null once the reader has stood at the stream's end. */
+  private placed: (() => void) | null = null;
+  /** Resolves once the reader has stood at the stream's end, where watches from now begin (and placed those started before). */
+  readonly following = new Promise<void>((resolve) => (this.placed = resolve));
   private lastId = '0-0';
   private latest = 0;
   /** Entries of a batch whose last entry has not been read yet (a batch is never split between watchers' writes). */
@@ -98,7 +108,7 @@ export class RedisChangeFeed extends ChangeFeed {
   }
 
   get watchers(): number {
-    return this.live.size + this.replaying.size;
+    return this.live.size + this.replaying.size + this.early.size;
   }
 
   /**
@@ -120,7 +130,21 @@ export class RedisChangeFeed extends ChangeFeed {
 
   watch(since: Position | null, sink: WatchSink): Watch {
     const watch = new RedisWatch(this, sink);
+    if (this.placed === null) {
+      this.place(watch, since);
+    } else {
+      const told = this.position;
+      // Not live yet: its progress is where it began, not the feed's position.
+      watch.cursor = since?.revision ?? told.revision;
+      this.early.set(watch, { since, told });
+    }
+    return watch;
+  }
+
+  private place(watch: RedisWatch, since: Position | null): void {
+    const { sink } = watch;
     const current = this.view.keyspace;
+    watch.cursor = null;
     if (since === null) {
       this.live.add(watch);
     } else if (current === null || (since.keyspace !== null && since.keyspace !== current.id) || since.revision < (since.keyspace === null ? current.base : 0)) {
@@ -133,11 +157,11 @@ export class RedisChangeFeed extends ChangeFeed {
       this.replaying.add(watch);
       void this.replay(watch, current.id);
     }
-    return watch;
   }
 
   /** Called by a watch that stops. */
   forget(watch: RedisWatch): void {
+    this.early.delete(watch);
     this.live.delete(watch);
     this.replaying.delete(watch);
   }
@@ -234,6 +258,29 @@ export class RedisChangeFeed extends ChangeFeed {
       this.latest = Math.max(this.latest, end);
       if (this.latest > 0) this.lastId = `${this.latest}-0`;
       this.view.see(this.latest);
+      if (this.placed !== null) this.placeEarly();
+    }
+  }
+
+  /** Places the watches started before the reader stood at the stream's end, now that it does. */
+  private placeEarly(): void {
+    const early = [...this.early];
+    this.early.clear();
+    this.placed?.();
+    this.placed = null;
+    const position = this.position;
+    for (const [watch, { since, told }] of early) {
+      try {
+        if (since !== null) {
+          this.place(watch, since);
+          continue;
+        }
+        watch.cursor = null;
+        if (told.keyspace !== position.keyspace || told.revision !== position.revision) watch.sink.reset(position);
+        this.live.add(watch);
+      } catch {
+        this.forget(watch);
+      }
     }
   }
 

@@ -124,6 +124,7 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
     private readonly changes: KeyspaceChanges,
     private readonly store: RedisStore,
     private readonly feed: RedisChangeFeed,
+    private readonly config: AppConfig,
   ) {}
 
   /**
@@ -145,8 +146,15 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
           .then((why) => this.changes.changed({ from: from?.id ?? null, to, reason: (why ?? 'data_lost') as KeyspaceChangeReason }));
       }
     });
-    await this.store.settleKeyspace().catch(() => undefined);
+    const reachable = await this.store.settleKeyspace().then(
+      () => true,
+      () => false,
+    );
     this.feed.start();
+    // Watches opened before the reader knows where the stream ends are only placed once it does (a watch from now
+    // then starts with a reset when writes came in between): with Redis answering, serve once it knows. Bounded, so
+    // a Redis that stops answering now does not hold the start back.
+    if (reachable) await awaitAtMost(this.feed.following, this.config.getOrThrow('REDIS_COMMAND_TIMEOUT_MS', { infer: true }));
     await this.warnOfLegacyKeys();
   }
 
@@ -173,4 +181,11 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
       this.redis.close();
     }
   }
+}
+
+/** Waits for `promise`, or `ms` at most. */
+async function awaitAtMost(promise: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
