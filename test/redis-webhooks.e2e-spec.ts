@@ -166,6 +166,62 @@ describe('redis driver: webhooks across replicas', () => {
     }
   });
 
+  it('settles again an event whose settling failed, before the next: never left pending behind later ones, never twice', async () => {
+    const names = new RedisKeyspace(uniquePrefix());
+    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
+    const other = new Redis(redis.url);
+    try {
+      await new Promise((ready) => client.once('ready', ready));
+      const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
+      new RedisWebhookQueues(client, names, null as never, null as never, () => undefined, options);
+      for (let r = 1; r <= 4; r++) {
+        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+      }
+      const group = names.webhookGroup('s1');
+      await other.xgroup('CREATE', names.feed, group, '0');
+      await other.set(names.webhookLease('s1'), 'owner');
+      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => undefined);
+      const head = async () => {
+        const next = await queue.head();
+        if (next === null) throw new Error('nothing to deliver');
+        return next;
+      };
+
+      // A settling Redis applies but whose reply is lost: Redis is paused past the command timeout, then resumes.
+      const first = await head();
+      expect(first.event.revision).toBe(1);
+      redis.pause();
+      try {
+        await expect(queue.deadLetter(first, 'gave up')).rejects.toThrow();
+      } finally {
+        redis.resume();
+      }
+      // A settling that never reaches Redis (its connection failed first).
+      const second = await head();
+      expect(second.event.revision).toBe(2);
+      jest.spyOn(client, 'kvSettle' as never).mockRejectedValueOnce(new Error('Connection is closed.') as never);
+      await expect(queue.delivered(second)).rejects.toThrow('Connection is closed.');
+      // The next head settles revision 2 first: not sent again, not left pending.
+      const third = await head();
+      expect(third.event.revision).toBe(3);
+      expect(await other.xpending(names.feed, group)).toEqual([2, '3-0', '4-0', [['owner', '2']]]);
+      await queue.delivered(third);
+      await queue.delivered(await head());
+
+      expect(await other.xpending(names.feed, group)).toEqual([0, null, null, null]);
+      const state = await other.hgetall(names.webhookState('s1'));
+      expect(state).toMatchObject({ delivered: '4', dead: '1', failures: '0' });
+      // The dead letter of revision 1 is recorded once, although its settling ran twice.
+      expect((await other.lrange(names.webhookDeadLetters('s1'), 0, -1)).map((json) => JSON.parse(json) as { revision: number })).toEqual([
+        expect.objectContaining({ revision: 1, error: 'gave up' }),
+      ]);
+    } finally {
+      client.disconnect();
+      other.disconnect();
+    }
+  });
+
   it('dead-letters an event whose change feed entry cannot be read, and delivers the ones behind it', async () => {
     const a = await replica();
     const sub = await subscribe(a.url);

@@ -106,6 +106,13 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   private readCount = 4;
   private retried: { entry: string; attempts: number } = { entry: '', attempts: 0 };
   private current = '';
+  /**
+   * The settling of an event taken off the buffer (delivered or dead-lettered) that failed: Redis may or may not
+   * have applied it. Run again before anything else is read, so the event is neither left pending behind the ones
+   * after it (to be sent again, out of order, by the next holder) nor sent twice by this one; the script does
+   * nothing the second time when the first one was applied.
+   */
+  private unsettled: (() => Promise<void>) | null = null;
 
   private readonly feed: string;
   private readonly group: string;
@@ -143,6 +150,10 @@ export class RedisDeliveryQueue implements DeliveryQueue {
 
   private async next(): Promise<Delivery | null> {
     if (!this.started) await this.start();
+    if (this.unsettled !== null) {
+      await this.unsettled();
+      this.unsettled = null;
+    }
     for (;;) {
       if (this.buffer.length === 0 && !(await this.fill())) return null;
       const skipped = this.takeSkipped();
@@ -173,8 +184,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   }
 
   async delivered(delivery: Delivery): Promise<void> {
-    this.buffer.shift();
-    await this.settle('delivered', this.current, delivery.event.revision, '');
+    await this.settleHead(() => this.settle('delivered', this.current, delivery.event.revision, ''));
   }
 
   async failed(delivery: Delivery, error: string): Promise<void> {
@@ -182,10 +192,18 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   }
 
   async deadLetter(delivery: Delivery, error: string): Promise<void> {
-    this.buffer.shift();
     // An event no attempt was made for says nothing of the receiver: no failure is counted against it.
     const outcome = delivery.undeliverable === undefined ? 'dead' : 'unread';
-    await this.settle(outcome, this.current, delivery.event.revision, error, JSON.stringify(deadLetterOf(delivery, error)), 1);
+    const letter = JSON.stringify(deadLetterOf(delivery, error));
+    await this.settleHead(() => this.settle(outcome, this.current, delivery.event.revision, error, letter, 1));
+  }
+
+  /** Takes the head off the buffer and settles it, or keeps that settling to run again (`unsettled`). */
+  private async settleHead(settle: () => Promise<void>): Promise<void> {
+    this.buffer.shift();
+    this.unsettled = settle;
+    await settle();
+    this.unsettled = null;
   }
 
   /** Leading entries of the buffer that are not for this subscription, taken off it. */

@@ -61,7 +61,8 @@ export const SETTLE = `
 local lease, state, dead, feed = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('GET', lease) ~= ARGV[1] then return 0 end
 local group, outcome, entry = ARGV[2], ARGV[3], ARGV[4]
-if entry ~= '' and outcome ~= 'failed' then redis.call('XACK', feed, group, entry) end
+-- Already acknowledged: this settling was applied before (its reply was lost, and the holder settles again).
+if entry ~= '' and outcome ~= 'failed' and redis.call('XACK', feed, group, entry) == 0 then return 1 end
 if outcome == 'delivered' then
   redis.call('HSET', state, 'delivered', ARGV[5], 'failures', 0, 'head', '', 'attempts', 0)
 elseif outcome == 'failed' then
