@@ -2,6 +2,7 @@ import request from 'supertest';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
 import { redisSubject } from './helpers/redis-store';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
@@ -232,6 +233,31 @@ describe('redis change feed: replay racing the reader loop', () => {
       expect(resets).toEqual([]);
     } finally {
       await quiet.close();
+    }
+  });
+
+  it('reads on from where it stood after a failed read of a stream that was empty when it started: nothing skipped', async () => {
+    const subject = await redisSubject(redis.url, {}, false);
+    // With REDIS_MIN_REPLICA_ACKS, events wait for replicas: here the first wait fails once (replicas too slow).
+    let failures = 0;
+    const feed = new RedisChangeFeed(subject.clients[1], subject.clients[2], subject.names, subject.view, () => subject.store.settleKeyspace(), async () => {
+      if (failures-- > 0) throw new Error('replicas did not acknowledge in time');
+    });
+    try {
+      feed.start();
+      await feed.following;
+      const seen: number[] = [];
+      const resets: number[] = [];
+      feed.watch(null, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: (p) => resets.push(p.revision) });
+      failures = 1;
+      await subject.store.set([{ key: 'k0', value: 0 }]);
+      await subject.store.set([{ key: 'k1', value: 1 }]);
+      await until(() => failures < 0 && seen.length >= 2, 5000, 10);
+      expect(seen).toEqual([1, 2]);
+      expect(resets).toEqual([]);
+    } finally {
+      await feed.close();
+      await subject.close();
     }
   });
 

@@ -181,7 +181,8 @@ describe('redis driver: webhooks across replicas', () => {
       await other.xgroup('CREATE', names.feed, group, '0');
       await other.set(names.webhookLease('s1'), 'owner');
       const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => undefined);
+      let lost = false;
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => (lost = true));
       const head = async () => {
         const next = await queue.head();
         if (next === null) throw new Error('nothing to deliver');
@@ -216,6 +217,19 @@ describe('redis driver: webhooks across replicas', () => {
       expect((await other.lrange(names.webhookDeadLetters('s1'), 0, -1)).map((json) => JSON.parse(json) as { revision: number })).toEqual([
         expect.objectContaining({ revision: 1, error: 'gave up' }),
       ]);
+
+      // Settled again after the lease went to another replica: not applied, and nothing more is read for this one.
+      const add = (r: number) => other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+      await add(5);
+      const fifth = await head();
+      await add(6);
+      jest.spyOn(client, 'kvSettle' as never).mockRejectedValueOnce(new Error('Connection is closed.') as never);
+      await expect(queue.delivered(fifth)).rejects.toThrow('Connection is closed.');
+      await other.set(names.webhookLease('s1'), 'another');
+      expect(await queue.head()).toBeNull();
+      expect(lost).toBe(true);
+      // 5 stays pending for the next holder; 6 was not read by this one.
+      expect(await other.xpending(names.feed, group)).toEqual([1, '5-0', '5-0', [['owner', '1']]]);
     } finally {
       client.disconnect();
       other.disconnect();

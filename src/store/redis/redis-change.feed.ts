@@ -149,7 +149,8 @@ export class RedisChangeFeed extends ChangeFeed {
       this.live.add(watch);
     } else if (current === null || (since.keyspace !== null && since.keyspace !== current.id) || since.revision < (since.keyspace === null ? current.base : 0)) {
       sink.reset(this.position);
-      this.live.add(watch);
+      // A sink may end its watch on a reset (an SSE stream out of room).
+      if (!watch.stopped) this.live.add(watch);
     } else if (since.revision === this.latest) {
       this.live.add(watch);
     } else {
@@ -258,7 +259,7 @@ export class RedisChangeFeed extends ChangeFeed {
       this.latest = Math.max(this.latest, end);
       if (this.latest > 0) this.lastId = `${this.latest}-0`;
       this.view.see(this.latest);
-      if (this.placed !== null) this.placeEarly();
+      this.placeEarly();
     }
   }
 
@@ -277,7 +278,7 @@ export class RedisChangeFeed extends ChangeFeed {
         }
         watch.cursor = null;
         if (told.keyspace !== position.keyspace || told.revision !== position.revision) watch.sink.reset(position);
-        this.live.add(watch);
+        if (!watch.stopped) this.live.add(watch);
       } catch {
         this.forget(watch);
       }
@@ -292,7 +293,8 @@ export class RedisChangeFeed extends ChangeFeed {
     while (this.running) {
       try {
         if (!positioned) {
-          await this.position_(this.lastId === '0-0');
+          // At the stream's end only the first time: after that, whatever the stream holds past lastId is news.
+          await this.position_(this.placed !== null);
           positioned = true;
           checked = Date.now();
         }

@@ -112,7 +112,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
    * after it (to be sent again, out of order, by the next holder) nor sent twice by this one; the script does
    * nothing the second time when the first one was applied.
    */
-  private unsettled: (() => Promise<void>) | null = null;
+  private unsettled: (() => Promise<boolean>) | null = null;
 
   private readonly feed: string;
   private readonly group: string;
@@ -151,8 +151,10 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   private async next(): Promise<Delivery | null> {
     if (!this.started) await this.start();
     if (this.unsettled !== null) {
-      await this.unsettled();
+      const held = await this.unsettled();
       this.unsettled = null;
+      // The lease went to another replica meanwhile: this one reads nothing more.
+      if (!held) return null;
     }
     for (;;) {
       if (this.buffer.length === 0 && !(await this.fill())) return null;
@@ -163,8 +165,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
       }
       const [id, fields] = this.buffer[0];
       if (fields === null) {
-        this.buffer.shift();
-        await this.gap(id, revisionOf(id), revisionOf(id));
+        if (!(await this.settleHead(() => this.gap(id, revisionOf(id), revisionOf(id))))) return null;
         continue;
       }
       const { event, damage } = readEntry([id, fields]);
@@ -184,7 +185,8 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   }
 
   async delivered(delivery: Delivery): Promise<void> {
-    await this.settleHead(() => this.settle('delivered', this.current, delivery.event.revision, ''));
+    const entry = this.current;
+    await this.settleHead(() => this.settle('delivered', entry, delivery.event.revision, ''));
   }
 
   async failed(delivery: Delivery, error: string): Promise<void> {
@@ -195,15 +197,20 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     // An event no attempt was made for says nothing of the receiver: no failure is counted against it.
     const outcome = delivery.undeliverable === undefined ? 'dead' : 'unread';
     const letter = JSON.stringify(deadLetterOf(delivery, error));
-    await this.settleHead(() => this.settle(outcome, this.current, delivery.event.revision, error, letter, 1));
+    const entry = this.current;
+    await this.settleHead(() => this.settle(outcome, entry, delivery.event.revision, error, letter, 1));
   }
 
-  /** Takes the head off the buffer and settles it, or keeps that settling to run again (`unsettled`). */
-  private async settleHead(settle: () => Promise<void>): Promise<void> {
+  /**
+   * Takes the head off the buffer and settles it, or keeps that settling to run again (`unsettled`) when it fails.
+   * False when the lease is no longer this replica's.
+   */
+  private async settleHead(settle: () => Promise<boolean>): Promise<boolean> {
     this.buffer.shift();
     this.unsettled = settle;
-    await settle();
+    const held = await settle();
     this.unsettled = null;
+    return held;
   }
 
   /** Leading entries of the buffer that are not for this subscription, taken off it. */
@@ -296,8 +303,8 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     return reply;
   }
 
-  /** Events from..to left the feed before they were delivered: one dead letter for all of them. */
-  private async gap(entry: string, from: number, to: number): Promise<void> {
+  /** Events from..to left the feed before they were delivered: one dead letter for all of them (false: lease lost). */
+  private async gap(entry: string, from: number, to: number): Promise<boolean> {
     const range = from === to ? `revision ${from}` : `revisions ${from}-${to}`;
     const letter: DeadLetter = {
       revision: from,
@@ -306,8 +313,10 @@ export class RedisDeliveryQueue implements DeliveryQueue {
       error: `${range} left the change feed (WATCH_HISTORY=${this.options.history}, WATCH_HISTORY_BYTES=${this.options.historyBytes}) before delivery`,
       at: new Date().toISOString(),
     };
-    this.count('dead_lettered', to - from + 1);
-    await this.settle('gap', entry, from, '', JSON.stringify(letter), to - from + 1);
+    const held = await this.settle('gap', entry, from, '', JSON.stringify(letter), to - from + 1);
+    // Counted once recorded: a settling run again is not counted twice, and a lost lease leaves it to the next holder.
+    if (held) this.count('dead_lettered', to - from + 1);
+    return held;
   }
 
   private async settle(
@@ -318,7 +327,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     letter = '',
     dead = 0,
     attempts = 0,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const id = this.subscription.id;
     const k = this.keyspace;
     const ok = await this.redis.kvSettle(
@@ -338,6 +347,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
       DEAD_LETTERS_KEPT,
     );
     if (ok === 0) this.lost();
+    return ok !== 0;
   }
 }
 
