@@ -207,7 +207,13 @@ describe('redis driver: webhooks across replicas', () => {
       const third = await head();
       expect(third.event.revision).toBe(3);
       expect(await other.xpending(names.feed, group)).toEqual([2, '3-0', '4-0', [['owner', '2']]]);
-      await queue.delivered(third);
+      // A failed attempt whose settling fails too: the head read again keeps its count of attempts.
+      third.attempts = 3;
+      jest.spyOn(client, 'kvSettle' as never).mockRejectedValueOnce(new Error('Connection is closed.') as never);
+      await expect(queue.failed(third, 'HTTP 500')).rejects.toThrow('Connection is closed.');
+      const again = await head();
+      expect([again.event.revision, again.attempts]).toEqual([3, 3]);
+      await queue.delivered(again);
       await queue.delivered(await head());
 
       expect(await other.xpending(names.feed, group)).toEqual([0, null, null, null]);

@@ -190,6 +190,9 @@ export class RedisDeliveryQueue implements DeliveryQueue {
   }
 
   async failed(delivery: Delivery, error: string): Promise<void> {
+    // Known here whether or not Redis records it: a head read again after a failed settling keeps its count of
+    // attempts (WEBHOOK_MAX_ATTEMPTS), rather than starting over from what Redis last had.
+    this.retried = { entry: this.current, attempts: delivery.attempts };
     await this.settle('failed', this.current, delivery.event.revision, error, '', 0, delivery.attempts);
   }
 
