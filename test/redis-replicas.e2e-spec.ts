@@ -2,6 +2,7 @@ import request from 'supertest';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import type { WatchSink } from '../src/store/change-feed';
 import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
 import { redisSubject } from './helpers/redis-store';
 import { startTestApp, type TestApp } from './helpers/test-app';
@@ -258,6 +259,77 @@ describe('redis change feed: replay racing the reader loop', () => {
     } finally {
       await feed.close();
       await subject.close();
+    }
+  });
+
+  it('follows a new keyspace from its base, for live and resumed watches, when another replica began it below what this one read', async () => {
+    const { store, feed, names, clients, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
+    try {
+      const fromNow: string[] = [];
+      const resumed: string[] = [];
+      const record = (into: string[]): WatchSink => ({
+        events: (b) => into.push(...b.map((e) => `${e.keyspace === ks ? 'old' : 'new'}:${e.revision}`)),
+        reset: (p) => into.push(`reset:${p.keyspace === ks ? 'old' : 'new'}:${p.revision}`),
+      });
+      feed.watch(null, record(fromNow));
+      for (let i = 1; i <= 5; i++) await store.set([{ key: `k${i}`, value: i }]);
+      await until(() => fromNow.length === 5, 3000, 10);
+      // Resumed from 3: it replays 4 and 5 itself, ahead of nothing, and goes live.
+      const watch = feed.watch({ keyspace: ks, revision: 3 }, record(resumed));
+      await until(() => watch.live && resumed.length === 2, 3000, 10);
+
+      // Redis lost its data, and a replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
+      const entry = (r: number) => [`${r}-0`, 't', 'put', 'k', `n${r}`, 'v', String(r), 'm', String(Date.now()), 'n', String(r), 'ks', 'bbbbbbbbbbbb', 's', '10'];
+      const multi = clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '2', 'reason', 'data_lost');
+      for (let r = 3; r <= 6; r++) multi.xadd(names.feed, ...(entry(r) as [string, ...string[]]));
+      await multi.exec();
+      await until(() => fromNow.includes('new:6') && resumed.includes('new:6'), 3000, 10);
+      const after = ['reset:new:2', 'new:3', 'new:4', 'new:5', 'new:6'];
+      expect(fromNow).toEqual(['old:1', 'old:2', 'old:3', 'old:4', 'old:5', ...after]);
+      expect(resumed).toEqual(['old:4', 'old:5', ...after]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('is not live, for progress ids, while its replay has read ahead of this replica\'s reader; each event once', async () => {
+    const { store, feed, clients, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
+    const reader = clients[1];
+    const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>;
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await store.set([{ key: 'k1', value: 1 }]);
+      await until(() => feed.position.revision === 1, 3000, 10);
+      // The reader's next read waits (the one in flight takes revision 2): this replica's reader lags.
+      jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
+        await gate;
+        return xread(...args);
+      }) as never);
+      await store.set([{ key: 'k2', value: 2 }]);
+      await until(() => feed.position.revision === 2, 3000, 10);
+      await store.set([{ key: 'k3', value: 3 }]);
+      await store.set([{ key: 'k4', value: 4 }]);
+      const seen: number[] = [];
+      // Resumed from 0: the replay reads slices of growing count (1, then 2), so its second one reaches 3, past the
+      // reader's 2, and it ends there.
+      const watch = feed.watch({ keyspace: ks, revision: 0 }, { events: (b) => seen.push(...b.map((e) => e.revision)), reset: () => seen.push(-1) });
+      await until(() => seen.length === 3, 3000, 10);
+      expect(seen).toEqual([1, 2, 3]);
+      expect(feed.position.revision).toBe(2);
+      // A progress id now would be 2, behind the 3 the client has: a reconnect would get 3 twice.
+      expect(watch.live).toBe(false);
+      release();
+      await until(() => feed.position.revision === 4, 3000, 10);
+      expect(watch.live).toBe(true);
+      await store.set([{ key: 'k5', value: 5 }]);
+      await until(() => seen.includes(5), 3000, 10);
+      expect(seen).toEqual([1, 2, 3, 4, 5]);
+    } finally {
+      release();
+      await close();
     }
   });
 

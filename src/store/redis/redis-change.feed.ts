@@ -39,6 +39,11 @@ class RedisWatch extends FeedWatch {
     super(sink);
   }
 
+  /** Not while a replay that read ahead of this replica's reader waits for it: the feed's position is behind the watch's. */
+  override get live(): boolean {
+    return super.live && this.replayedUpTo <= this.feed.position.revision;
+  }
+
   resume(): void {
     const paused = this.paused;
     this.paused = null;
@@ -315,7 +320,12 @@ export class RedisChangeFeed extends ChangeFeed {
           if (keyspace !== this.view.keyspace?.id) {
             // Another replica began a new keyspace: learn it (resetting every watch), then carry on with it.
             const [id, base, reason] = (await this.replayer.hmget(this.names.keyspace, 'id', 'base', 'reason')) as (string | null)[];
-            if (id === keyspace) this.view.observe(id, Number(base), reason ?? '');
+            if (id === keyspace) {
+              this.view.observe(id, Number(base), reason ?? '');
+              // Learned (keyspaceChanged moved lastId to its base): read it from there. This reply began at an id of
+              // the old one, and the new keyspace's revisions may start below it (a replica behind this one began it).
+              if (this.view.keyspace?.id === keyspace) break;
+            }
           }
           this.lastId = entry[0];
           // An entry of a keyspace already superseded (it changed again meanwhile) belongs to no history a watch follows.
@@ -368,6 +378,8 @@ export class RedisChangeFeed extends ChangeFeed {
     this.partial = [];
     const position = this.position;
     for (const watch of [...this.live]) {
+      // What a replay read ahead was of the old keyspace: the new one's revisions from its base are all news.
+      watch.replayedUpTo = to.base;
       try {
         watch.sink.reset(position);
       } catch {
