@@ -242,6 +242,68 @@ describe('redis driver: webhooks across replicas', () => {
     }
   });
 
+  it('records every gap whose recording failed, and takes back what a former holder read after the takeover began', async () => {
+    const client = new Redis(redis.url);
+    const other = new Redis(redis.url);
+    const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
+    new RedisWebhookQueues(client, new RedisKeyspace(uniquePrefix()), null as never, null as never, () => undefined, options);
+    /** A feed of revisions 1..n, a group created at `from`, this replica holding the lease, and its queue. */
+    const setUp = async (n: number, from: number) => {
+      const names = new RedisKeyspace(uniquePrefix());
+      for (let r = 1; r <= n; r++) {
+        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+      }
+      const group = names.webhookGroup('s1');
+      await other.xgroup('CREATE', names.feed, group, `${from}-0`);
+      await other.set(names.webhookLease('s1'), 'owner');
+      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => undefined);
+      const drain = async () => {
+        const sent: number[] = [];
+        for (let next = await queue.head(); next !== null; next = await queue.head()) {
+          sent.push(next.event.revision);
+          await queue.delivered(next);
+        }
+        return sent;
+      };
+      const deadLetters = async () => (await other.lrange(names.webhookDeadLetters('s1'), 0, -1)).map((json) => (JSON.parse(json) as { revision: number; error: string }).error.split(' left')[0]);
+      return { names, group, queue, drain, deadLetters };
+    };
+    const failNextSettle = () => jest.spyOn(client, 'kvSettle' as never).mockRejectedValueOnce(new Error('Connection is closed.') as never);
+    try {
+      // The group falls behind a trimmed feed: recording the gap fails once, after the read that moved past it.
+      const behind = await setUp(10, 0);
+      await other.xtrim(behind.names.feed, 'MAXLEN', 5);
+      failNextSettle();
+      await expect(behind.queue.head()).rejects.toThrow('Connection is closed.');
+      expect(await behind.drain()).toEqual([6, 7, 8, 9, 10]);
+      expect(await behind.deadLetters()).toEqual(['revisions 1-5']);
+
+      // A former holder's pending entries were trimmed: the first of their dead letters fails to be recorded.
+      const left = await setUp(10, 0);
+      await other.xreadgroup('GROUP', left.group, 'former', 'COUNT', 5, 'STREAMS', left.names.feed, '>');
+      await other.xtrim(left.names.feed, 'MAXLEN', 7);
+      failNextSettle();
+      await expect(left.queue.head()).rejects.toThrow('Connection is closed.');
+      expect(await left.drain()).toEqual([4, 5, 6, 7, 8, 9, 10]);
+      expect(await left.deadLetters()).toEqual(['revision 1', 'revision 2', 'revision 3']);
+
+      // The former holder (its lease lapsed while it was busy) reads 8-10 just as this one takes the entries it left.
+      const stale = await setUp(12, 7);
+      const xautoclaim = client.xautoclaim.bind(client) as (...args: unknown[]) => Promise<unknown>;
+      jest.spyOn(client, 'xautoclaim').mockImplementationOnce((async (...args: unknown[]) => {
+        const reply = await xautoclaim(...args);
+        await other.xreadgroup('GROUP', stale.group, 'former', 'COUNT', 3, 'STREAMS', stale.names.feed, '>');
+        return reply;
+      }) as never);
+      expect(await stale.drain()).toEqual([8, 9, 10, 11, 12]);
+      expect(await stale.deadLetters()).toEqual([]);
+    } finally {
+      client.disconnect();
+      other.disconnect();
+    }
+  });
+
   it('dead-letters an event whose change feed entry cannot be read, and delivers the ones behind it', async () => {
     const a = await replica();
     const sub = await subscribe(a.url);

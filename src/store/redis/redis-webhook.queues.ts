@@ -113,6 +113,8 @@ export class RedisDeliveryQueue implements DeliveryQueue {
    * nothing the second time when the first one was applied.
    */
   private unsettled: (() => Promise<boolean>) | null = null;
+  /** Revisions XAUTOCLAIM reported trimmed from this group's pending list, not yet recorded as dead letters. */
+  private readonly trimmedPending: number[] = [];
 
   private readonly feed: string;
   private readonly group: string;
@@ -210,6 +212,11 @@ export class RedisDeliveryQueue implements DeliveryQueue {
    */
   private async settleHead(settle: () => Promise<boolean>): Promise<boolean> {
     this.buffer.shift();
+    return this.settleSurely(settle);
+  }
+
+  /** Settles, or keeps the settling to run again before anything else is read (`unsettled`) when it fails. */
+  private async settleSurely(settle: () => Promise<boolean>): Promise<boolean> {
     this.unsettled = settle;
     const held = await settle();
     this.unsettled = null;
@@ -230,6 +237,13 @@ export class RedisDeliveryQueue implements DeliveryQueue {
 
   /** Takes over what earlier holders left pending, and where the group stands. */
   private async start(): Promise<void> {
+    // Where the group stands, read before the pending entries are claimed: a read the former holder still makes
+    // after that (its lease lapsed while it was busy) then shows as entries this lane never got, which it reads
+    // again (fill), instead of leaving them pending with that holder until the next takeover.
+    const groups = ((await this.redis.xinfo('GROUPS', this.feed)) as unknown[][]).map(fieldsOf);
+    const mine = groups.find((g) => g.name === this.group);
+    const lastRead = mine ? revisionOf(String(mine['last-delivered-id'])) : 0;
+    const [last] = (await this.redis.xrange(this.feed, `${lastRead}-0`, `${lastRead}-0`)) as [string, string[]][];
     let cursor = '0-0';
     do {
       const [next, , deleted = []] = (await this.redis.xautoclaim(this.feed, this.group, this.owner, 0, cursor, 'COUNT', 1000, 'JUSTID')) as [
@@ -237,19 +251,21 @@ export class RedisDeliveryQueue implements DeliveryQueue {
         string[],
         string[]?,
       ];
-      // Entries trimmed from the stream leave the pending list here (Redis 7): each one is a dead letter.
-      for (const id of deleted) await this.gap('', revisionOf(id), revisionOf(id));
+      // Entries trimmed from the stream leave the pending list here (Redis 7), for good: each one is a dead letter,
+      // kept here until it is recorded (a failed start runs again, and XAUTOCLAIM does not report them twice).
+      this.trimmedPending.push(...deleted.map(revisionOf));
       cursor = next;
     } while (cursor !== '0-0');
+    while (this.trimmedPending.length > 0) {
+      await this.gap('', this.trimmedPending[0], this.trimmedPending[0]);
+      this.trimmedPending.shift();
+    }
     const consumers = ((await this.redis.xinfo('CONSUMERS', this.feed, this.group)) as unknown[][]).map(fieldsOf);
     for (const c of consumers) {
       // Consumers of replicas that are gone, now that their entries are ours.
       if (c.name !== this.owner && Number(c.pending) === 0) await this.redis.xgroup('DELCONSUMER', this.feed, this.group, String(c.name));
     }
-    const groups = ((await this.redis.xinfo('GROUPS', this.feed)) as unknown[][]).map(fieldsOf);
-    const mine = groups.find((g) => g.name === this.group);
-    this.lastRead = mine ? revisionOf(String(mine['last-delivered-id'])) : 0;
-    const [last] = (await this.redis.xrange(this.feed, `${this.lastRead}-0`, `${this.lastRead}-0`)) as [string, string[]][];
+    this.lastRead = lastRead;
     this.lastKeyspace = last ? (fieldOf(last[1], 'ks') ?? null) : null;
     const [entry, attempts] = await this.redis.hmget(this.keyspace.webhookState(this.subscription.id), 'head', 'attempts');
     this.retried = { entry: entry ?? '', attempts: Number(attempts ?? 0) };
@@ -274,6 +290,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     if (entries.length === 0) return false;
     const first = revisionOf(entries[0][0]);
     const keyspace = entries[0][1] === null ? null : (fieldOf(entries[0][1], 'ks') ?? null);
+    let trimmed: [from: number, to: number] | null = null;
     // A new keyspace continues above the old one's revisions: that jump is not a gap.
     if (first > this.lastRead + 1 && (this.lastKeyspace === null || keyspace === this.lastKeyspace)) {
       const [kept] = (await this.redis.xrange(this.feed, `${this.lastRead + 1}-0`, `${first - 1}-0`, 'COUNT', 1)) as [string, string[]][];
@@ -286,13 +303,18 @@ export class RedisDeliveryQueue implements DeliveryQueue {
         this.lastRead = resume;
         return this.fill();
       }
-      // The feed was trimmed past events this group had not read yet (it fell WATCH_HISTORY events behind).
-      await this.gap('', this.lastRead + 1, first - 1);
+      // The feed was trimmed past events this group had not read yet (it fell WATCH_HISTORY events behind). Recorded
+      // once the entries are taken: this read moved the group past the gap, so a failed recording must run again.
+      trimmed = [this.lastRead + 1, first - 1];
     }
     const [lastId, lastFields] = entries[entries.length - 1];
     this.lastRead = revisionOf(lastId);
     this.lastKeyspace = lastFields === null ? this.lastKeyspace : (fieldOf(lastFields, 'ks') ?? null);
     this.buffer.push(...entries);
+    if (trimmed !== null) {
+      const [from, to] = trimmed;
+      if (!(await this.settleSurely(() => this.gap('', from, to)))) return false;
+    }
     return true;
   }
 
