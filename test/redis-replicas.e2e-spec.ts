@@ -303,9 +303,9 @@ describe('redis change feed: replay racing the reader loop', () => {
     try {
       await store.set([{ key: 'k1', value: 1 }]);
       await until(() => feed.position.revision === 1, 3000, 10);
-      // The reader's next read waits (the one in flight takes revision 2): this replica's reader lags.
+      // The reader's read after revision 2 waits: this replica's reader lags.
       jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
-        await gate;
+        if (args[args.length - 1] === '2-0') await gate;
         return xread(...args);
       }) as never);
       await store.set([{ key: 'k2', value: 2 }]);
@@ -329,6 +329,73 @@ describe('redis change feed: replay racing the reader loop', () => {
       expect(seen).toEqual([1, 2, 3, 4, 5]);
     } finally {
       release();
+      jest.restoreAllMocks();
+      await close();
+    }
+  });
+
+  it('reads a new keyspace the store learned of while the reader waited on the old one from its base', async () => {
+    const { store, feed, names, clients, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
+    const reader = clients[1];
+    const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>;
+    let release = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The reader's read after revision 5 waits until released.
+    jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
+      if (args[args.length - 1] === '5-0') await gate;
+      return xread(...args);
+    }) as never);
+    try {
+      const seen: string[] = [];
+      feed.watch(null, {
+        events: (b) => seen.push(...b.map((e) => `${e.keyspace === ks ? 'old' : 'new'}:${e.revision}`)),
+        reset: (p) => seen.push(`reset:${p.keyspace === ks ? 'old' : 'new'}:${p.revision}`),
+      });
+      for (let i = 1; i <= 5; i++) await store.set([{ key: `k${i}`, value: i }]);
+      await until(() => seen.length === 5, 3000, 10);
+      // Redis lost its data, and a replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
+      const multi = clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '2', 'reason', 'data_lost');
+      for (let r = 3; r <= 6; r++) multi.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `n${r}`, 'v', String(r), 'm', String(Date.now()), 'n', String(r), 'ks', 'bbbbbbbbbbbb', 's', '10');
+      await multi.exec();
+      // This replica's store learns of it first (a read names the keyspace), while the reader waits on revision 5.
+      await store.get('n3');
+      expect(seen).toEqual(['old:1', 'old:2', 'old:3', 'old:4', 'old:5', 'reset:new:2']);
+      release();
+      await until(() => seen.includes('new:6'), 3000, 10);
+      expect(seen.slice(5)).toEqual(['reset:new:2', 'new:3', 'new:4', 'new:5', 'new:6']);
+    } finally {
+      release();
+      jest.restoreAllMocks();
+      await close();
+    }
+  });
+
+  it('ends a replay with a reset, not live, when the keyspace changed while it read a slice', async () => {
+    const { store, feed, view, clients, close } = await redisSubject(redis.url);
+    const ks = store.keyspace.id;
+    const replayer = clients[2];
+    const xrange = replayer.xrange.bind(replayer) as (...args: unknown[]) => Promise<unknown>;
+    try {
+      for (let i = 1; i <= 3; i++) await store.set([{ key: `k${i}`, value: i }]);
+      await until(() => feed.position.revision === 3, 3000, 10);
+      // The replay's slice read (its second XRANGE) comes back after the store learned of a new keyspace, based at 1,
+      // whose stream has nothing yet.
+      let calls = 0;
+      jest.spyOn(replayer, 'xrange').mockImplementation((async (...args: unknown[]) => {
+        const reply = await xrange(...args);
+        if (++calls !== 2) return reply;
+        view.observe('bbbbbbbbbbbb', 1, 'data_lost');
+        return [];
+      }) as never);
+      const events: number[] = [];
+      const resets: string[] = [];
+      const watch = feed.watch({ keyspace: ks, revision: 1 }, { events: (b) => events.push(...b.map((e) => e.revision)), reset: (p) => resets.push(`${p.keyspace}:${p.revision}`) });
+      await until(() => calls >= 2 && watch.live, 3000, 10);
+      expect(events).toEqual([]);
+      expect(resets).toEqual(['bbbbbbbbbbbb:1']);
+    } finally {
+      jest.restoreAllMocks();
       await close();
     }
   });

@@ -298,6 +298,17 @@ describe('redis driver: webhooks across replicas', () => {
       }) as never);
       expect(await stale.drain()).toEqual([8, 9, 10, 11, 12]);
       expect(await stale.deadLetters()).toEqual([]);
+      expect(await other.xpending(stale.names.feed, stale.group)).toEqual([0, null, null, null]);
+
+      // The same when the group is at its start (no last-read entry says its keyspace): the entries the former holder
+      // read, now claimed and delivered by this lane, are not read again.
+      const fresh = await setUp(6, 0);
+      jest.spyOn(client, 'xautoclaim').mockImplementationOnce((async (...args: unknown[]) => {
+        await other.xreadgroup('GROUP', fresh.group, 'former', 'COUNT', 3, 'STREAMS', fresh.names.feed, '>');
+        return xautoclaim(...args);
+      }) as never);
+      expect(await fresh.drain()).toEqual([1, 2, 3, 4, 5, 6]);
+      expect(await other.xpending(fresh.names.feed, fresh.group)).toEqual([0, null, null, null]);
     } finally {
       client.disconnect();
       other.disconnect();

@@ -85,6 +85,11 @@ export class RedisChangeFeed extends ChangeFeed {
   /** Entries of a batch whose last entry has not been read yet (a batch is never split between watchers' writes). */
   private partial: StreamEntry[] = [];
   private running = false;
+  /**
+   * Counts keyspace changes. The store learns of one from any reply, while the reader waits on a read from the old
+   * keyspace's position: a reply read across a change is dropped, and the new keyspace read from its base.
+   */
+  private changes = 0;
   private loop: Promise<void> | undefined;
   private readonly stopObserving: () => void;
   /** Whether events are being held because replicas do not acknowledge them (logged once per episode). */
@@ -180,7 +185,10 @@ export class RedisChangeFeed extends ChangeFeed {
    */
   private async replay(watch: RedisWatch, keyspace: string): Promise<void> {
     const { sink } = watch;
-    const finish = (action: 'reset' | 'lagged' | 'live') => {
+    const finish = (ended: 'reset' | 'lagged' | 'live') => {
+      // The keyspace changed while a slice was read: what the watch has is of the old one (and `latest`, now the new
+      // one's base, may be below its cursor).
+      const action = ended === 'live' && this.view.keyspace?.id !== keyspace ? 'reset' : ended;
       this.replaying.delete(watch);
       const cursor = watch.cursor ?? this.latest;
       watch.cursor = null;
@@ -303,6 +311,7 @@ export class RedisChangeFeed extends ChangeFeed {
           positioned = true;
           checked = Date.now();
         }
+        const changes = this.changes;
         const reply = (await this.reader.xread('COUNT', count, 'BLOCK', 1000, 'STREAMS', this.names.feed, this.lastId)) as [string, StreamEntry[]][] | null;
         if (!reply) {
           if (Date.now() - checked >= CHECK_EVERY_MS) {
@@ -312,6 +321,8 @@ export class RedisChangeFeed extends ChangeFeed {
           continue;
         }
         await this.whenReplicated();
+        // The store learned of a new keyspace while this was read: read that one from its base instead.
+        if (this.changes !== changes) continue;
         const read = reply[0][1].reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);
         if (read > READ_BYTES) count = Math.max(1, Math.floor(count / 2));
         else if (reply[0][1].length === count && read * 2 < READ_BYTES) count = Math.min(1000, count * 2);
@@ -320,12 +331,11 @@ export class RedisChangeFeed extends ChangeFeed {
           if (keyspace !== this.view.keyspace?.id) {
             // Another replica began a new keyspace: learn it (resetting every watch), then carry on with it.
             const [id, base, reason] = (await this.replayer.hmget(this.names.keyspace, 'id', 'base', 'reason')) as (string | null)[];
-            if (id === keyspace) {
-              this.view.observe(id, Number(base), reason ?? '');
-              // Learned (keyspaceChanged moved lastId to its base): read it from there. This reply began at an id of
-              // the old one, and the new keyspace's revisions may start below it (a replica behind this one began it).
-              if (this.view.keyspace?.id === keyspace) break;
-            }
+            if (id === keyspace) this.view.observe(id, Number(base), reason ?? '');
+            // Learned, here or by the store meanwhile (keyspaceChanged moved lastId to its base): read it from there.
+            // This reply began at an id of the old one, and the new keyspace's revisions may start below it (a replica
+            // behind this one began it).
+            if (this.changes !== changes) break;
           }
           this.lastId = entry[0];
           // An entry of a keyspace already superseded (it changed again meanwhile) belongs to no history a watch follows.
@@ -373,6 +383,7 @@ export class RedisChangeFeed extends ChangeFeed {
   /** A new keyspace: every watch is reset to its beginning, and the reader goes on from there. */
   private keyspaceChanged({ from, to }: ObservedKeyspace): void {
     if (from === null) return;
+    this.changes++;
     this.latest = to.base;
     this.lastId = `${to.base}-0`;
     this.partial = [];
