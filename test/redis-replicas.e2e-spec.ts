@@ -372,20 +372,21 @@ describe('redis change feed: replay racing the reader loop', () => {
   });
 
   it('ends a replay with a reset, not live, when the keyspace changed while it read a slice', async () => {
-    const { store, feed, view, clients, close } = await redisSubject(redis.url);
+    const { store, feed, view, names, clients, close } = await redisSubject(redis.url);
     const ks = store.keyspace.id;
     const replayer = clients[2];
     const xrange = replayer.xrange.bind(replayer) as (...args: unknown[]) => Promise<unknown>;
     try {
       for (let i = 1; i <= 3; i++) await store.set([{ key: `k${i}`, value: i }]);
       await until(() => feed.position.revision === 3, 3000, 10);
-      // The replay's slice read (its second XRANGE) comes back after the store learned of a new keyspace, based at 1,
-      // whose stream has nothing yet.
+      // The replay's slice read (its second XRANGE) comes back after Redis lost its data, a new keyspace began (from
+      // 0, nothing written yet) and the store learned of it.
       let calls = 0;
       jest.spyOn(replayer, 'xrange').mockImplementation((async (...args: unknown[]) => {
         const reply = await xrange(...args);
         if (++calls !== 2) return reply;
-        view.observe('bbbbbbbbbbbb', 1, 'data_lost');
+        await clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '0', 'reason', 'data_lost').exec();
+        view.observe('bbbbbbbbbbbb', 0, 'data_lost');
         return [];
       }) as never);
       const events: number[] = [];
@@ -393,7 +394,7 @@ describe('redis change feed: replay racing the reader loop', () => {
       const watch = feed.watch({ keyspace: ks, revision: 1 }, { events: (b) => events.push(...b.map((e) => e.revision)), reset: (p) => resets.push(`${p.keyspace}:${p.revision}`) });
       await until(() => calls >= 2 && watch.live, 3000, 10);
       expect(events).toEqual([]);
-      expect(resets).toEqual(['bbbbbbbbbbbb:1']);
+      expect(resets).toEqual(['bbbbbbbbbbbb:0']);
     } finally {
       jest.restoreAllMocks();
       await close();

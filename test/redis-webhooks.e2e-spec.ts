@@ -247,17 +247,22 @@ describe('redis driver: webhooks across replicas', () => {
     const other = new Redis(redis.url);
     const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
     new RedisWebhookQueues(client, new RedisKeyspace(uniquePrefix()), null as never, null as never, () => undefined, options);
-    /** A feed of revisions 1..n, a group created at `from`, this replica holding the lease, and its queue. */
-    const setUp = async (n: number, from: number) => {
+    /**
+     * A feed of revisions 1..n (of keyspace ks1, or of ks2 from `ks2From` on), a group created at `from`, this replica
+     * holding the lease, and its queue.
+     */
+    const setUp = async (n: number, from: number, ks2From = Infinity) => {
       const names = new RedisKeyspace(uniquePrefix());
       for (let r = 1; r <= n; r++) {
-        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
+        const ks = r < ks2From ? 'ks1' : 'ks2';
+        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', ks, 's', 10, 'c', r * 10);
       }
+      const announced = ks2From === Infinity ? { keyspace: 'ks1', revision: 100, base: 0 } : { keyspace: 'ks2', revision: 100, base: ks2From - 1 };
       const group = names.webhookGroup('s1');
       await other.xgroup('CREATE', names.feed, group, `${from}-0`);
       await other.set(names.webhookLease('s1'), 'owner');
       const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => undefined);
+      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => announced, () => undefined);
       const drain = async () => {
         const sent: number[] = [];
         for (let next = await queue.head(); next !== null; next = await queue.head()) {
@@ -309,6 +314,17 @@ describe('redis driver: webhooks across replicas', () => {
       }) as never);
       expect(await fresh.drain()).toEqual([1, 2, 3, 4, 5, 6]);
       expect(await other.xpending(fresh.names.feed, fresh.group)).toEqual([0, null, null, null]);
+
+      // What the former holder read there spans a keyspace change (ks1 to 4, ks2 from 5): the group is in ks2 now, so
+      // ks2 revisions trimmed after them (7 and 8) are a gap, not a keyspace's jump.
+      const across = await setUp(10, 0, 5);
+      await other.xdel(across.names.feed, '7-0', '8-0');
+      jest.spyOn(client, 'xautoclaim').mockImplementationOnce((async (...args: unknown[]) => {
+        await other.xreadgroup('GROUP', across.group, 'former', 'COUNT', 6, 'STREAMS', across.names.feed, '>');
+        return xautoclaim(...args);
+      }) as never);
+      expect(await across.drain()).toEqual([1, 2, 3, 4, 5, 6, 9, 10]);
+      expect(await across.deadLetters()).toEqual(['revisions 7-8']);
     } finally {
       client.disconnect();
       other.disconnect();

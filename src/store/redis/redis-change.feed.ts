@@ -186,9 +186,9 @@ export class RedisChangeFeed extends ChangeFeed {
   private async replay(watch: RedisWatch, keyspace: string): Promise<void> {
     const { sink } = watch;
     const finish = (ended: 'reset' | 'lagged' | 'live') => {
-      // The keyspace changed while a slice was read: what the watch has is of the old one (and `latest`, now the new
-      // one's base, may be below its cursor).
-      const action = ended === 'live' && this.view.keyspace?.id !== keyspace ? 'reset' : ended;
+      // The keyspace changed while a slice was read: what the watch has is of the old one (`latest`, now the new one's
+      // base, may be below its cursor, and the new stream may begin above it: neither is the watch's own doing).
+      const action = ended !== 'reset' && this.view.keyspace?.id !== keyspace ? 'reset' : ended;
       this.replaying.delete(watch);
       const cursor = watch.cursor ?? this.latest;
       watch.cursor = null;

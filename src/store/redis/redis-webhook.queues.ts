@@ -285,15 +285,14 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     if (this.pendingCursor !== null) {
       const entries = ((await this.read(this.pendingCursor)) as GroupReply)?.[0]?.[1] ?? [];
       if (entries.length > 0) {
-        const [lastId, lastFields] = entries[entries.length - 1];
-        this.pendingCursor = lastId;
-        // Pending entries were read once already: they count as read when new ones are checked for a gap. They also say
-        // which keyspace the group is in when start() could not tell (its last-read entry trimmed, or none): entries a
-        // former holder read after start() looked are among them, and must not look like entries this lane never got.
-        if (lastFields !== null) {
-          const keyspace = fieldOf(lastFields, 'ks') ?? null;
-          this.lastKeyspace ??= keyspace;
-          if (keyspace === this.lastKeyspace) this.lastRead = Math.max(this.lastRead, revisionOf(lastId));
+        this.pendingCursor = entries[entries.length - 1][0];
+        // Pending entries were read once already: they count as read when new ones are checked for a gap. One newer
+        // than where start() found the group (a former holder read it after start() looked, or a read of this lane
+        // failed after the group moved) also says the group's keyspace now: stream ids only grow.
+        const newest = entries.findLast(([, fields]) => fields !== null);
+        if (newest !== undefined && revisionOf(newest[0]) > this.lastRead) {
+          this.lastRead = revisionOf(newest[0]);
+          this.lastKeyspace = fieldOf(newest[1] as string[], 'ks') ?? null;
         }
         this.buffer.push(...entries);
         return true;
