@@ -46,7 +46,8 @@ export class EnvironmentVariables {
   HTTP_MAX_URL_BYTES: number = 8 * 1024;
 
   /**
-   * A request (other than a watch stream) that has not been answered within this gets 503. Also the longest a
+   * A request (other than a watch stream) that has not been answered within this gets 503 (504 for a write received
+   * in full: it may have been applied). Also the longest a
    * connection closed after an answer given before the body (417, malformed target) keeps reading that body.
    */
   @IntSetting(100, 3_600_000)

@@ -19,6 +19,7 @@ async function serve(): Promise<{ server: Server; deadlines: RequestDeadlines; u
   app.get('/half', (_req, res) => res.writeHead(200, { 'Content-Type': 'text/plain' }).write('partial'));
   app.get('/stream', (_req, res) => res.writeHead(200, { 'Content-Type': 'text/event-stream' }).write(': open\n\n'));
   app.post('/upload', express.json(), (_req, res) => res.json({ ok: true }));
+  app.put('/stuck', express.json(), () => undefined);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
   return { server, deadlines, url: `http://127.0.0.1:${port}`, port };
@@ -60,6 +61,20 @@ describe('RequestDeadlines', () => {
     // Not before the limit; well within a generous bound after it (the sweep runs every tenth of the limit).
     expect(Date.now() - started).toBeGreaterThanOrEqual(LIMIT_MS - 5);
     expect(Date.now() - started).toBeLessThan(LIMIT_MS + 2000);
+  });
+
+  it('answers 504, "may have been applied", for a write received in full and not answered in time', async () => {
+    const answer = await new Promise<string>((resolve) => {
+      const socket = connect(s.port, '127.0.0.1', () => socket.write('PUT /stuck HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}'));
+      sockets.push(socket);
+      let data = '';
+      socket.setEncoding('utf8').on('data', (chunk: string) => (data += chunk));
+      socket.on('close', () => resolve(data));
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 504 /);
+    expect(answer).toContain(
+      `"message":"Request not answered within HTTP_REQUEST_TIMEOUT_MS=${LIMIT_MS}: it may have been applied; check before retrying"`,
+    );
   });
 
   it('answers 408 when the request body has not arrived in time', async () => {

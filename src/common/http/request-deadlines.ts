@@ -7,6 +7,9 @@ const PREVIOUS = Symbol('kv.deadline.previous');
 const NEXT = Symbol('kv.deadline.next');
 const STARTED_AT = Symbol('kv.deadline.startedAt');
 
+/** Methods that change data: one not answered by its deadline may be in the store already. */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
 /** An open response, linked into the queue of its RequestDeadlines by fields of its own. */
 interface Open extends Response {
   /** The deadlines whose queue it is in, or null once out. */
@@ -17,8 +20,9 @@ interface Open extends Response {
 }
 
 /**
- * 503 for a request not answered within HTTP_REQUEST_TIMEOUT_MS (408 when its body has not even arrived), so a
- * stuck dependency or a stalling client cannot hold sockets forever; `isStreaming` exempts long-lived responses (it
+ * 503 for a request not answered within HTTP_REQUEST_TIMEOUT_MS (408 when its body has not even arrived; 504 for a
+ * write received in full, which may have reached the store), so a stuck dependency or a stalling client cannot hold
+ * sockets forever; `isStreaming` exempts long-lived responses (it
  * is asked when the deadline comes, once the request has been routed).
  *
  * Open requests wait in one queue in arrival order, swept by one timer, rather than each holding a timer and two
@@ -111,10 +115,15 @@ export class RequestDeadlines {
       res.destroy();
       return;
     }
-    // A request still arriving is the client's delay (408); one received in full is ours (503).
-    const [status, message] = req.complete
-      ? [503, `Request not answered within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`]
-      : [408, `Request not received within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`];
+    // A request still arriving is the client's delay (408); one received in full is ours (503). A write received in
+    // full may be in the store by now: the deadline counts from the request's first byte, so a body that took long to
+    // arrive leaves less than the store's own timeouts (which answer 504) to a write that then goes through.
+    const late = `Request not answered within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`;
+    const [status, message] = !req.complete
+      ? [408, `Request not received within HTTP_REQUEST_TIMEOUT_MS=${this.limitMs}`]
+      : WRITES.has(req.method)
+        ? [504, `${late}: it may have been applied; check before retrying`]
+        : [503, late];
     res.status(status).setHeader('Connection', 'close');
     res.type('application/json').end(errorJson(status, message));
   }

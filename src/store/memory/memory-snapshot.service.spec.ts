@@ -179,6 +179,25 @@ describe('MemorySnapshotService', () => {
     expect(logs.some((l) => /^log: Restored .* 1 keys, 1 list, revision 1, in \d+ ms$/.test(l))).toBe(true);
   });
 
+  it('at stop, announces keys already expired but not swept yet before the final write, so the restored revision counts them', async () => {
+    const first = service();
+    await first.snapshots.start();
+    await first.store.set([{ key: 'short', value: 1 }], { ttlSeconds: 1 });
+    await first.store.set([{ key: 'kept', value: 2 }]);
+    const events: ChangeEvent[] = [];
+    first.feed.watch(null, { events: (batch) => events.push(...batch), reset: () => undefined });
+    // Expired, and the sweeper (hourly here) has not run.
+    jest.spyOn(Date, 'now').mockReturnValue(Date.now() + 2000);
+    await first.snapshots.stop();
+    expect(events.map((e) => [e.type, e.key, e.revision])).toEqual([['expire', 'short', 3]]);
+
+    const second = service();
+    await second.snapshots.start();
+    expect(await second.store.revision()).toBe(3);
+    expect(await second.store.get('short')).toBeNull();
+    expect((await second.store.get('kept'))?.value).toBe(2);
+  });
+
   it('writes periodically only when something changed, never two at once', async () => {
     // Writing this takes longer than the interval, so a second write would start during the first if it could.
     const { store, snapshots } = service({ intervalMs: 1 });

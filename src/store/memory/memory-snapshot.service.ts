@@ -89,6 +89,10 @@ export class MemorySnapshotService {
     this.stopped = true;
     clearTimeout(this.timer);
     await this.writing.catch(() => undefined);
+    // Keys expired but not swept yet would be left out of the file without their expire events, in a keyspace the
+    // next start continues: a client resuming at the saved revision would never hear of them. Swept now, they are
+    // announced and take revisions, as any sweep does.
+    this.store.sweep();
     await this.write('log');
     await unlink(this.markerFile).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
