@@ -76,10 +76,11 @@ export class RedisChangeFeed extends ChangeFeed {
    * asked, as any does; one from now, told a position that turns out behind the stream's end, is reset to it.
    */
   private readonly early = new Map<RedisWatch, { since: Position | null; told: KeyspacePosition }>();
-  /** Resolves `following`; null once the reader has stood at the stream's end. */
-  private placed: (() => void) | null = null;
+  /** Whether the reader has stood at the stream's end once: watches are placed as they start from then on. */
+  private atEnd = false;
+  private reachedEnd: () => void = () => undefined;
   /** Resolves once the reader has stood at the stream's end, where watches from now begin (and placed those started before). */
-  readonly following = new Promise<void>((resolve) => (this.placed = resolve));
+  readonly following = new Promise<void>((resolve) => (this.reachedEnd = resolve));
   private lastId = '0-0';
   private latest = 0;
   /** Entries of a batch whose last entry has not been read yet (a batch is never split between watchers' writes). */
@@ -140,7 +141,7 @@ export class RedisChangeFeed extends ChangeFeed {
 
   watch(since: Position | null, sink: WatchSink): Watch {
     const watch = new RedisWatch(this, sink);
-    if (this.placed === null) {
+    if (this.atEnd) {
       this.place(watch, since);
     } else {
       const told = this.position;
@@ -280,8 +281,8 @@ export class RedisChangeFeed extends ChangeFeed {
   private placeEarly(): void {
     const early = [...this.early];
     this.early.clear();
-    this.placed?.();
-    this.placed = null;
+    this.atEnd = true;
+    this.reachedEnd();
     const position = this.position;
     for (const [watch, { since, told }] of early) {
       try {
@@ -307,7 +308,7 @@ export class RedisChangeFeed extends ChangeFeed {
       try {
         if (!positioned) {
           // At the stream's end only the first time: after that, whatever the stream holds past lastId is news.
-          await this.position_(this.placed !== null);
+          await this.position_(!this.atEnd);
           positioned = true;
           checked = Date.now();
         }

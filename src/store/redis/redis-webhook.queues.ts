@@ -259,10 +259,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     } while (cursor !== '0-0');
     while (this.trimmedPending.length > 0) {
       if (!(await this.gap('', this.trimmedPending[0], this.trimmedPending[0]))) {
-        // The lease lapsed within this start (rare): the next holder is not told of these, so it is said here.
-        RedisDeliveryQueue.logger.warn(
-          `webhook ${this.subscription.id}: lost its lease before recording revision(s) ${this.trimmedPending.join(', ')} as dead letters (trimmed from the feed before delivery)`,
-        );
+        this.unrecorded(`revision(s) ${this.trimmedPending.join(', ')}`);
         return false;
       }
       this.trimmedPending.shift();
@@ -311,7 +308,10 @@ export class RedisDeliveryQueue implements DeliveryQueue {
         // The stream still has entries this lane never got: a read whose reply was lost (a failover, a restart)
         // moved the group past them. Whatever before them was trimmed is a gap; the group goes back to read the rest.
         const resume = revisionOf(kept[0]) - 1;
-        if (resume > this.lastRead && !(await this.gap('', this.lastRead + 1, resume))) return false;
+        if (resume > this.lastRead && !(await this.gap('', this.lastRead + 1, resume))) {
+          this.unrecorded(`revisions ${this.lastRead + 1}-${resume}`);
+          return false;
+        }
         await this.redis.xgroup('SETID', this.feed, this.group, `${resume}-0`);
         this.lastRead = resume;
         return this.fill();
@@ -326,9 +326,20 @@ export class RedisDeliveryQueue implements DeliveryQueue {
     this.buffer.push(...entries);
     if (trimmed !== null) {
       const [from, to] = trimmed;
-      if (!(await this.settleSurely(() => this.gap('', from, to)))) return false;
+      if (!(await this.settleSurely(() => this.gap('', from, to)))) {
+        this.unrecorded(`revisions ${from}-${to}`);
+        return false;
+      }
     }
     return true;
+  }
+
+  /**
+   * The lease lapsed (rarely: within one read) before events that left the feed unread were recorded as dead letters.
+   * The group has moved past them, so the next holder is not told of them: it is said here.
+   */
+  private unrecorded(what: string): void {
+    RedisDeliveryQueue.logger.warn(`webhook ${this.subscription.id}: lost its lease before recording ${what} as dead letters (they left the feed before delivery)`);
   }
 
   /** Reads entries of the group, as many as fit READ_BUDGET_BYTES judging by the last read's sizes. */
@@ -352,7 +363,7 @@ export class RedisDeliveryQueue implements DeliveryQueue {
       at: new Date().toISOString(),
     };
     const held = await this.settle('gap', entry, from, '', JSON.stringify(letter), to - from + 1);
-    // Counted once recorded: a settling run again is not counted twice, and a lost lease leaves it to the next holder.
+    // Counted once recorded, so a settling run again is not counted twice.
     if (held) this.count('dead_lettered', to - from + 1);
     return held;
   }
