@@ -24,6 +24,9 @@ async function startImpostor(): Promise<{ url: string; requests: string[]; close
     else if (kind === 'json') res.writeHead(404, json).end('{"error":"no such thing"}');
     else if (kind === 'data') res.writeHead(200, json).end('{"ok":true}');
     else if (kind === 'moved') res.writeHead(301, { Location: 'https://kv.example.com/' }).end();
+    // the request arrives in full, then the connection is lost before any answer
+    else if (kind === 'lost') req.on('end', () => req.socket.destroy());
+    else if (kind === 'gateway') res.writeHead(504, html).end('<!doctype html><title>504 Gateway Time-out</title><h1>504 Gateway Time-out</h1>');
     // kv-store's answer for the first key, a proxy's page for the rest (below): `del` must stop at the second
     else if (kind === 'mixed' && req.method === 'DELETE' && req.url === '/mixed/keys/a') res.writeHead(204).end();
     else res.writeHead(502, { 'Content-Type': 'text/plain' }).end('Bad Gateway');
@@ -81,6 +84,40 @@ describe('kv tells kv-store from anything else, and a missing key from a wrong s
     // ...while the real server's "not found" is 1
     const real = await Promise.all(['get k', 'del k', 'ttl k', 'put k v', 'set k v --xx'].map((c) => kv(c.split(' '), env)));
     expect(real).toEqual(real.map(() => ({ code: 1, stdout: '', stderr: 'kv: Key not found: k\n' })));
+  });
+
+  it('exits 3, "may have been applied", for a write sent but not answered (connection lost, a gateway\'s 504); 2 for a read, or a write never sent', async () => {
+    const closed = http.createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const nobody = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise((resolve) => closed.close(resolve));
+    const [lostPut, lostSet, lostDel, gatewaySet, lostGet, gatewayGet, refusedPut] = await Promise.all([
+      kv(['put', 'k', 'v'], { KV_URL: `${impostor.url}/lost` }),
+      kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/lost` }),
+      kv(['del', 'k'], { KV_URL: `${impostor.url}/lost` }),
+      kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/gateway` }),
+      kv(['get', 'k'], { KV_URL: `${impostor.url}/lost` }),
+      kv(['get', 'k'], { KV_URL: `${impostor.url}/gateway` }),
+      kv(['put', 'k', 'v'], { KV_URL: nobody }),
+    ]);
+    for (const [run, command] of [
+      [lostPut, 'put'],
+      [lostSet, 'set'],
+      [lostDel, 'del'],
+    ] as const) {
+      expect({ command, code: run.code }).toEqual({ command, code: 3 });
+      expect(run.stderr).toMatch(new RegExp(`^kv: cannot reach the server at ${impostor.url}: .*; the write may have been applied: read the key before trying again\n$`));
+    }
+    expect(gatewaySet.code).toBe(3);
+    expect(gatewaySet.stderr).toBe(
+      'kv: POST /gateway/set answered 504 Gateway Timeout from a gateway, not from kv-store; the write may have been applied: read the key before trying again\n',
+    );
+    expect(lostGet.code).toBe(2);
+    expect(lostGet.stderr).toMatch(/^kv: cannot reach the server at .*\n$/);
+    expect(lostGet.stderr).not.toContain('may have been applied');
+    expect(gatewayGet.code).toBe(2);
+    expect(gatewayGet.stderr).toContain('no kv-store at');
+    expect(refusedPut).toMatchObject({ code: 2, stderr: `kv: cannot reach the server at ${nobody}: ECONNREFUSED\n` });
   });
 
   it('keys . and .. work in every command (sent as %2E, which no URL normalisation drops)', async () => {

@@ -14,6 +14,15 @@ const REQUEST_TIMEOUT_MS = 35_000;
 /** The largest page the server hands out (`limit` on /keys). */
 export const MAX_PAGE_SIZE = 10_000;
 
+/** Methods that change data: when such a request may have reached the server, its outcome is unknown until read. */
+const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+
+/** Connection errors that mean the request never left: nothing can have been applied. */
+const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ERR_INVALID_URL']);
+
+/** What a write whose outcome is unknown tells the user (exit code 3, as kv-store's own 504). */
+const MAY_HAVE_BEEN_APPLIED = 'the write may have been applied: read the key before trying again';
+
 /** The message of kv-store's 404 for a path it has no route for (Nest's router), as opposed to a missing key. */
 const NO_ROUTE = /^Cannot [A-Z]+ \//;
 
@@ -87,7 +96,7 @@ export class KvHttpClient {
       });
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      throw this.networkError(error);
+      throw this.networkError(error, method);
     }
     if (res.status < 200 || res.status > 299) throw await this.failure(res, method, path, options);
     return res;
@@ -164,15 +173,22 @@ export class KvHttpClient {
       return await res.text();
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (isTimeout(error)) throw this.networkError(error);
-      throw new CliError(`the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)}`);
+      if (isTimeout(error)) throw this.networkError(error, method);
+      const broke = `the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)} (${res.status})`;
+      throw WRITES.has(method) ? new CliError(`${broke}; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN) : new CliError(broke);
     }
   }
 
-  private networkError(error: unknown): CliError {
-    if (isTimeout(error)) return new CliError(`no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`);
-    const { code, message } = error as { code?: unknown; message?: unknown };
-    return new CliError(`cannot reach the server at ${this.baseUrl.origin}: ${typeof code === 'string' ? code : String(message ?? error)}`);
+  /**
+   * A request that got no answer. A write may have reached the server all the same (a timeout, a connection reset
+   * or closed mid-way), unless the connection was never made: its outcome is then unknown, not a failure.
+   */
+  private networkError(error: unknown, method: string): CliError {
+    const { code, message, cause } = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
+    const reason = typeof code === 'string' ? code : typeof cause?.code === 'string' ? cause.code : String(message ?? error);
+    const what = isTimeout(error) ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s` : `cannot reach the server at ${this.baseUrl.origin}: ${reason}`;
+    if (WRITES.has(method) && !NOT_SENT.has(reason)) return new CliError(`${what}; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN);
+    return new CliError(what);
   }
 
   private async failure(res: RawAnswer, method: string, path: string, options: RequestOptions): Promise<HttpError> {
@@ -183,6 +199,11 @@ export class KvHttpClient {
       return new NotKvStoreError(res.status, this.notKvStore(`${request} was redirected${location ? ` to ${location}` : ''} (${statusLine(res)})`));
     }
     const body = parseJson(text);
+    // A gateway in front of kv-store stopped waiting for it (its own page, not kv-store's answer): the write may have
+    // gone on without it. (A 502 says the gateway got no usable answer: most often no kv-store there at all.)
+    if (!isErrorAnswer(body, res.status) && res.status === 504 && WRITES.has(method)) {
+      return new HttpError(res.status, `${request} answered ${statusLine(res)} from a gateway, not from kv-store; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN);
+    }
     if (!isErrorAnswer(body, res.status)) {
       return new NotKvStoreError(res.status, this.notKvStore(`${request} answered ${statusLine(res)} ${describeBody(res, text, body)}`));
     }
