@@ -27,6 +27,8 @@ async function startImpostor(): Promise<{ url: string; requests: string[]; close
     // the request arrives in full, then the connection is lost before any answer
     else if (kind === 'lost') req.on('end', () => req.socket.destroy());
     else if (kind === 'gateway') res.writeHead(504, html).end('<!doctype html><title>504 Gateway Time-out</title><h1>504 Gateway Time-out</h1>');
+    // an answer whose status arrives, then the connection is lost in its body
+    else if (kind === 'cut') req.on('end', () => res.writeHead(Number(req.url?.split('/')[2]), json).write('{"key":', () => res.socket?.destroy()));
     // kv-store's answer for the first key, a proxy's page for the rest (below): `del` must stop at the second
     else if (kind === 'mixed' && req.method === 'DELETE' && req.url === '/mixed/keys/a') res.writeHead(204).end();
     else res.writeHead(502, { 'Content-Type': 'text/plain' }).end('Bad Gateway');
@@ -91,7 +93,7 @@ describe('kv tells kv-store from anything else, and a missing key from a wrong s
     await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
     const nobody = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
     await new Promise((resolve) => closed.close(resolve));
-    const [lostPut, lostSet, lostDel, gatewaySet, lostGet, gatewayGet, refusedPut] = await Promise.all([
+    const [lostPut, lostSet, lostDel, gatewaySet, lostGet, gatewayGet, refusedPut, tlsPut, lostSubscribe, cutApplied, cutRefused, cutUnknown] = await Promise.all([
       kv(['put', 'k', 'v'], { KV_URL: `${impostor.url}/lost` }),
       kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/lost` }),
       kv(['del', 'k'], { KV_URL: `${impostor.url}/lost` }),
@@ -99,6 +101,12 @@ describe('kv tells kv-store from anything else, and a missing key from a wrong s
       kv(['get', 'k'], { KV_URL: `${impostor.url}/lost` }),
       kv(['get', 'k'], { KV_URL: `${impostor.url}/gateway` }),
       kv(['put', 'k', 'v'], { KV_URL: nobody }),
+      // https to a plain HTTP server: the TLS handshake fails before the request leaves
+      kv(['put', 'k', 'v'], { KV_URL: `${impostor.url.replace(/^http:/, 'https:')}/lost` }),
+      kv(['subscribe', '--url', 'http://127.0.0.1:9/hook'], { KV_URL: `${impostor.url}/lost` }),
+      kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/cut/201` }),
+      kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/cut/409` }),
+      kv(['set', 'k', 'v'], { KV_URL: `${impostor.url}/cut/504` }),
     ]);
     for (const [run, command] of [
       [lostPut, 'put'],
@@ -118,6 +126,17 @@ describe('kv tells kv-store from anything else, and a missing key from a wrong s
     expect(gatewayGet.code).toBe(2);
     expect(gatewayGet.stderr).toContain('no kv-store at');
     expect(refusedPut).toMatchObject({ code: 2, stderr: `kv: cannot reach the server at ${nobody}: ECONNREFUSED\n` });
+    expect(tlsPut.code).toBe(2);
+    expect(tlsPut.stderr).not.toContain('may have been applied');
+    expect(lostSubscribe.code).toBe(3);
+    expect(lostSubscribe.stderr).toMatch(/; the write may have been applied: list the subscriptions \(kv suball\) before trying again\n$/);
+    // the status says what happened, although the body was lost
+    expect(cutApplied.code).toBe(2);
+    expect(cutApplied.stderr).toMatch(/broke while reading the answer to POST \/cut\/201\/set \(201: the write was applied\)\n$/);
+    expect(cutRefused.code).toBe(2);
+    expect(cutRefused.stderr).toMatch(/\(409: the write was not applied\)\n$/);
+    expect(cutUnknown.code).toBe(3);
+    expect(cutUnknown.stderr).toMatch(/\(504\); the write may have been applied: read the key before trying again\n$/);
   });
 
   it('keys . and .. work in every command (sent as %2E, which no URL normalisation drops)', async () => {

@@ -27,15 +27,32 @@ export interface RawAnswer {
   readonly body: AsyncIterable<Buffer>;
 }
 
+const SENT = Symbol('kv.requestSent');
+
+/**
+ * Whether a request that failed had been handed to the network in full first: then the server may have received it
+ * and acted on it. A request whose connection (or TLS handshake) never completed, or that could not even be built, was
+ * not: nothing reached the server.
+ */
+export function wasSent(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { [SENT]?: boolean })[SENT] === true;
+}
+
 /**
  * Sends one request with node:http(s). Not fetch: fetch takes a URL, and URL parsing resolves a key `.` or `..` away
- * however it is encoded. Redirects are not followed (kv-store never sends one; the caller reports it).
+ * however it is encoded. Redirects are not followed (kv-store never sends one; the caller reports it). A failure says
+ * whether the request had left (`wasSent`).
  */
 export function sendRaw(request: RawRequest): Promise<RawAnswer> {
   const { origin } = request;
   const headers: Record<string, string> = { ...request.headers };
   if (request.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(request.body));
   return new Promise((resolve, reject) => {
+    let sent = false;
+    const fail = (error: unknown) => {
+      if (sent && typeof error === 'object' && error !== null) (error as { [SENT]?: boolean })[SENT] = true;
+      reject(error);
+    };
     const req = (origin.protocol === 'https:' ? https : http).request(
       {
         protocol: origin.protocol,
@@ -49,7 +66,9 @@ export function sendRaw(request: RawRequest): Promise<RawAnswer> {
       },
       (res) => resolve(answerOf(res)),
     );
-    req.on('error', reject);
+    // Emitted once the whole request is handed to the operating system: only after the connection is made.
+    req.on('finish', () => (sent = true));
+    req.on('error', fail);
     req.end(request.body);
   });
 }

@@ -1,5 +1,5 @@
 import { CliError, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_UNKNOWN, HttpError, NotKvStoreError } from './cli.errors';
-import { type RawAnswer, sendRaw } from './http.transport';
+import { type RawAnswer, sendRaw, wasSent } from './http.transport';
 import { isErrorAnswer, type KeyFilter, type KvRecord, RECORD_PAGE, type Shape } from './kv-api.shapes';
 
 /** Where the client looks for the server when neither --url nor KV_URL says otherwise. */
@@ -17,11 +17,10 @@ export const MAX_PAGE_SIZE = 10_000;
 /** Methods that change data: when such a request may have reached the server, its outcome is unknown until read. */
 const WRITES = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-/** Connection errors that mean the request never left: nothing can have been applied. */
-const NOT_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'EADDRNOTAVAIL', 'ERR_INVALID_URL']);
-
-/** What a write whose outcome is unknown tells the user (exit code 3, as kv-store's own 504). */
-const MAY_HAVE_BEEN_APPLIED = 'the write may have been applied: read the key before trying again';
+/** What a write whose outcome is unknown tells the user (exit code 3, as kv-store's own 504), and how to find out. */
+function mayHaveBeenApplied(path: string): string {
+  return `the write may have been applied: ${path.startsWith('subscriptions') ? 'list the subscriptions (kv suball)' : 'read the key'} before trying again`;
+}
 
 /** The message of kv-store's 404 for a path it has no route for (Nest's router), as opposed to a missing key. */
 const NO_ROUTE = /^Cannot [A-Z]+ \//;
@@ -96,7 +95,7 @@ export class KvHttpClient {
       });
     } catch (error) {
       if (options.signal?.aborted) throw error;
-      throw this.networkError(error, method);
+      throw this.networkError(error, method, path);
     }
     if (res.status < 200 || res.status > 299) throw await this.failure(res, method, path, options);
     return res;
@@ -173,21 +172,29 @@ export class KvHttpClient {
       return await res.text();
     } catch (error) {
       if (signal?.aborted) throw error;
-      if (isTimeout(error)) throw this.networkError(error, method);
-      const broke = `the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)} (${res.status})`;
-      throw WRITES.has(method) ? new CliError(`${broke}; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN) : new CliError(broke);
+      const broke = isTimeout(error)
+        ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`
+        : `the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)}`;
+      // The status came: it says whether a write was applied (2xx), refused (4xx, 503), or not known (the rest).
+      const { status } = res;
+      if (!WRITES.has(method)) throw new CliError(broke);
+      if (status >= 200 && status < 300) throw new CliError(`${broke} (${status}: the write was applied)`);
+      if ((status >= 400 && status < 500) || status === 503) throw new CliError(`${broke} (${status}: the write was not applied)`);
+      throw new CliError(`${broke} (${status}); ${mayHaveBeenApplied(path)}`, EXIT_UNKNOWN);
     }
   }
 
   /**
-   * A request that got no answer. A write may have reached the server all the same (a timeout, a connection reset
-   * or closed mid-way), unless the connection was never made: its outcome is then unknown, not a failure.
+   * A request that got no answer. A write that had left in full may have reached the server all the same (a timeout,
+   * a connection reset or closed mid-way): its outcome is then unknown, not a failure. One that never left (refused,
+   * no such host, a TLS handshake that failed) changed nothing.
    */
-  private networkError(error: unknown, method: string): CliError {
-    const { code, message, cause } = error as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
-    const reason = typeof code === 'string' ? code : typeof cause?.code === 'string' ? cause.code : String(message ?? error);
-    const what = isTimeout(error) ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s` : `cannot reach the server at ${this.baseUrl.origin}: ${reason}`;
-    if (WRITES.has(method) && !NOT_SENT.has(reason)) return new CliError(`${what}; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN);
+  private networkError(error: unknown, method: string, path: string): CliError {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    const what = isTimeout(error)
+      ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`
+      : `cannot reach the server at ${this.baseUrl.origin}: ${typeof code === 'string' ? code : String(message ?? error)}`;
+    if (WRITES.has(method) && wasSent(error)) return new CliError(`${what}; ${mayHaveBeenApplied(path)}`, EXIT_UNKNOWN);
     return new CliError(what);
   }
 
@@ -202,7 +209,7 @@ export class KvHttpClient {
     // A gateway in front of kv-store stopped waiting for it (its own page, not kv-store's answer): the write may have
     // gone on without it. (A 502 says the gateway got no usable answer: most often no kv-store there at all.)
     if (!isErrorAnswer(body, res.status) && res.status === 504 && WRITES.has(method)) {
-      return new HttpError(res.status, `${request} answered ${statusLine(res)} from a gateway, not from kv-store; ${MAY_HAVE_BEEN_APPLIED}`, EXIT_UNKNOWN);
+      return new HttpError(res.status, `${request} answered ${statusLine(res)} from a gateway, not from kv-store; ${mayHaveBeenApplied(path)}`, EXIT_UNKNOWN);
     }
     if (!isErrorAnswer(body, res.status)) {
       return new NotKvStoreError(res.status, this.notKvStore(`${request} answered ${statusLine(res)} ${describeBody(res, text, body)}`));

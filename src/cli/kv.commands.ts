@@ -249,7 +249,7 @@ function reportMissing(out: Output, missing: readonly (HttpError | undefined)[])
 /** A failure in the middle of `del k1 k2 …`: which keys it did and did not get to. */
 function stoppedAt(error: unknown, key: string, index: number, total: number): unknown {
   if (!(error instanceof CliError)) return error;
-  const done = index === 0 ? 'no key was deleted' : index === 1 ? 'the key before it was done' : `the ${index} keys before it were done`;
+  const done = index === 0 ? 'no key before it' : index === 1 ? 'the key before it was done' : `the ${index} keys before it were done`;
   return new CliError(`${error.message} (at key ${key}, ${index + 1} of ${total}: ${done}; the rest were not tried)`, error.exitCode);
 }
 

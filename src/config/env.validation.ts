@@ -405,15 +405,15 @@ export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVa
   redisModeProblem(env, input);
   if (env.STORE_DRIVER === 'redis') {
     // The longest a write can take to be answered: queued behind a group (REDIS_COMMAND_TIMEOUT_MS at most), sent,
-    // then waiting for its own group's replicas. The request deadline must not answer first: its 503 says "not
-    // written" of a write that may yet be applied.
+    // then waiting for its own group's replicas. The request deadline should not answer first: its 504 could only
+    // say "may have been applied" of a write whose outcome Redis was about to tell.
     const acks = env.REDIS_MIN_REPLICA_ACKS > 0;
     const longest = acks ? 2 * env.REDIS_COMMAND_TIMEOUT_MS + 2 * env.REDIS_REPLICA_ACK_TIMEOUT_MS : env.REDIS_COMMAND_TIMEOUT_MS;
     if (longest >= env.HTTP_REQUEST_TIMEOUT_MS) {
       throw new ConfigValidationError(
         `Invalid configuration: HTTP_REQUEST_TIMEOUT_MS (${env.HTTP_REQUEST_TIMEOUT_MS}) must be more than ${
           acks ? '2 × REDIS_COMMAND_TIMEOUT_MS + 2 × REDIS_REPLICA_ACK_TIMEOUT_MS' : 'REDIS_COMMAND_TIMEOUT_MS'
-        } (${longest}), or a request could be answered 503 "not written" while its write is still on its way to Redis`,
+        } (${longest}), or a write could be cut off by the deadline (504, "may have been applied") before Redis tells its outcome`,
       );
     }
   }

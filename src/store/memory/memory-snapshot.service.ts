@@ -91,8 +91,12 @@ export class MemorySnapshotService {
     await this.writing.catch(() => undefined);
     // Keys expired but not swept yet would be left out of the file without their expire events, in a keyspace the
     // next start continues: a client resuming at the saved revision would never hear of them. Swept now, they are
-    // announced and take revisions, as any sweep does.
-    this.store.sweep();
+    // announced and take revisions, as any sweep does. Whatever happens there, the snapshot is still written.
+    try {
+      this.store.sweep();
+    } catch (error) {
+      this.logger.error(`Sweeping expired keys before the final snapshot failed: ${message(error)}`);
+    }
     await this.write('log');
     await unlink(this.markerFile).catch((error: NodeJS.ErrnoException) => {
       if (error.code !== 'ENOENT') throw error;
