@@ -2,8 +2,10 @@ import request from 'supertest';
 import { openSse, type SseClient } from './helpers/sse-client';
 import { until } from './helpers/until';
 import { type RedisServer, startRedisServer, uniquePrefix } from './helpers/redis-server';
+import type { Redis } from 'ioredis';
 import type { WatchSink } from '../src/store/change-feed';
 import { RedisChangeFeed } from '../src/store/redis/redis-change.feed';
+import type { RedisKeyspace } from '../src/store/redis/redis.keyspace';
 import { redisSubject } from './helpers/redis-store';
 import { startTestApp, type TestApp } from './helpers/test-app';
 
@@ -119,6 +121,42 @@ describe('redis driver: outage', () => {
     expect((await request(t.url).get('/get/c')).body).toEqual({ key: 'c', value: 3 });
   }, 30_000);
 });
+
+/** The keyspace another replica began in the tests below. */
+const NEW_KEYSPACE = 'bbbbbbbbbbbb';
+
+/**
+ * Redis lost its data, and a replica that had seen only revision `base` began NEW_KEYSPACE there and wrote `base + 1`
+ * to `last` (none when `last` is `base`), all in one step.
+ */
+async function loseDataToNewKeyspace(client: Redis, names: RedisKeyspace, base: number, last: number): Promise<void> {
+  const multi = client.multi().del(names.feed).hset(names.keyspace, 'id', NEW_KEYSPACE, 'base', String(base), 'reason', 'data_lost');
+  for (let r = base + 1; r <= last; r++) {
+    multi.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `n${r}`, 'v', String(r), 'm', String(Date.now()), 'n', String(r), 'ks', NEW_KEYSPACE, 's', '10');
+  }
+  await multi.exec();
+}
+
+/** Holds the feed reader's reads from stream id `from` (the read after that revision) until the returned function runs. */
+function holdReadsFrom(reader: Redis, from: string): () => void {
+  const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>;
+  let release = () => undefined as void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
+    if (args[args.length - 1] === from) await gate;
+    return xread(...args);
+  }) as never);
+  return release;
+}
+
+/** A sink recording `old:N` and `new:N` events, and `reset:old|new:N`, with `ks` the old keyspace. */
+function recordAcross(ks: string, into: string[]): WatchSink {
+  const side = (keyspace: string) => (keyspace === ks ? 'old' : 'new');
+  return {
+    events: (b) => into.push(...b.map((e) => `${side(e.keyspace)}:${e.revision}`)),
+    reset: (p) => into.push(`reset:${side(p.keyspace)}:${p.revision}`),
+  };
+}
 
 describe('redis change feed: replay racing the reader loop', () => {
   let redis: RedisServer;
@@ -268,22 +306,15 @@ describe('redis change feed: replay racing the reader loop', () => {
     try {
       const fromNow: string[] = [];
       const resumed: string[] = [];
-      const record = (into: string[]): WatchSink => ({
-        events: (b) => into.push(...b.map((e) => `${e.keyspace === ks ? 'old' : 'new'}:${e.revision}`)),
-        reset: (p) => into.push(`reset:${p.keyspace === ks ? 'old' : 'new'}:${p.revision}`),
-      });
-      feed.watch(null, record(fromNow));
+      feed.watch(null, recordAcross(ks, fromNow));
       for (let i = 1; i <= 5; i++) await store.set([{ key: `k${i}`, value: i }]);
       await until(() => fromNow.length === 5, 3000, 10);
       // Resumed from 3: it replays 4 and 5 itself, ahead of nothing, and goes live.
-      const watch = feed.watch({ keyspace: ks, revision: 3 }, record(resumed));
+      const watch = feed.watch({ keyspace: ks, revision: 3 }, recordAcross(ks, resumed));
       await until(() => watch.live && resumed.length === 2, 3000, 10);
 
-      // Redis lost its data, and a replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
-      const entry = (r: number) => [`${r}-0`, 't', 'put', 'k', `n${r}`, 'v', String(r), 'm', String(Date.now()), 'n', String(r), 'ks', 'bbbbbbbbbbbb', 's', '10'];
-      const multi = clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '2', 'reason', 'data_lost');
-      for (let r = 3; r <= 6; r++) multi.xadd(names.feed, ...(entry(r) as [string, ...string[]]));
-      await multi.exec();
+      // A replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
+      await loseDataToNewKeyspace(clients[0], names, 2, 6);
       await until(() => fromNow.includes('new:6') && resumed.includes('new:6'), 3000, 10);
       const after = ['reset:new:2', 'new:3', 'new:4', 'new:5', 'new:6'];
       expect(fromNow).toEqual(['old:1', 'old:2', 'old:3', 'old:4', 'old:5', ...after]);
@@ -296,18 +327,11 @@ describe('redis change feed: replay racing the reader loop', () => {
   it('is not live, for progress ids, while its replay has read ahead of this replica\'s reader; each event once', async () => {
     const { store, feed, clients, close } = await redisSubject(redis.url);
     const ks = store.keyspace.id;
-    const reader = clients[1];
-    const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>;
-    let release = () => undefined as void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The reader's read after revision 2 waits: this replica's reader lags.
+    const release = holdReadsFrom(clients[1], '2-0');
     try {
       await store.set([{ key: 'k1', value: 1 }]);
       await until(() => feed.position.revision === 1, 3000, 10);
-      // The reader's read after revision 2 waits: this replica's reader lags.
-      jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
-        if (args[args.length - 1] === '2-0') await gate;
-        return xread(...args);
-      }) as never);
       await store.set([{ key: 'k2', value: 2 }]);
       await until(() => feed.position.revision === 2, 3000, 10);
       await store.set([{ key: 'k3', value: 3 }]);
@@ -337,27 +361,15 @@ describe('redis change feed: replay racing the reader loop', () => {
   it('reads a new keyspace the store learned of while the reader waited on the old one from its base', async () => {
     const { store, feed, names, clients, close } = await redisSubject(redis.url);
     const ks = store.keyspace.id;
-    const reader = clients[1];
-    const xread = reader.xread.bind(reader) as (...args: unknown[]) => Promise<unknown>;
-    let release = () => undefined as void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
     // The reader's read after revision 5 waits until released.
-    jest.spyOn(reader, 'xread').mockImplementation((async (...args: unknown[]) => {
-      if (args[args.length - 1] === '5-0') await gate;
-      return xread(...args);
-    }) as never);
+    const release = holdReadsFrom(clients[1], '5-0');
     try {
       const seen: string[] = [];
-      feed.watch(null, {
-        events: (b) => seen.push(...b.map((e) => `${e.keyspace === ks ? 'old' : 'new'}:${e.revision}`)),
-        reset: (p) => seen.push(`reset:${p.keyspace === ks ? 'old' : 'new'}:${p.revision}`),
-      });
+      feed.watch(null, recordAcross(ks, seen));
       for (let i = 1; i <= 5; i++) await store.set([{ key: `k${i}`, value: i }]);
       await until(() => seen.length === 5, 3000, 10);
-      // Redis lost its data, and a replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
-      const multi = clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '2', 'reason', 'data_lost');
-      for (let r = 3; r <= 6; r++) multi.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `n${r}`, 'v', String(r), 'm', String(Date.now()), 'n', String(r), 'ks', 'bbbbbbbbbbbb', 's', '10');
-      await multi.exec();
+      // A replica that had seen only revision 2 began a new keyspace and wrote 3 to 6.
+      await loseDataToNewKeyspace(clients[0], names, 2, 6);
       // This replica's store learns of it first (a read names the keyspace), while the reader waits on revision 5.
       await store.get('n3');
       expect(seen).toEqual(['old:1', 'old:2', 'old:3', 'old:4', 'old:5', 'reset:new:2']);
@@ -385,8 +397,8 @@ describe('redis change feed: replay racing the reader loop', () => {
       jest.spyOn(replayer, 'xrange').mockImplementation((async (...args: unknown[]) => {
         const reply = await xrange(...args);
         if (++calls !== 2) return reply;
-        await clients[0].multi().del(names.feed).hset(names.keyspace, 'id', 'bbbbbbbbbbbb', 'base', '0', 'reason', 'data_lost').exec();
-        view.observe('bbbbbbbbbbbb', 0, 'data_lost');
+        await loseDataToNewKeyspace(clients[0], names, 0, 0);
+        view.observe(NEW_KEYSPACE, 0, 'data_lost');
         return [];
       }) as never);
       const events: number[] = [];
@@ -394,7 +406,7 @@ describe('redis change feed: replay racing the reader loop', () => {
       const watch = feed.watch({ keyspace: ks, revision: 1 }, { events: (b) => events.push(...b.map((e) => e.revision)), reset: (p) => resets.push(`${p.keyspace}:${p.revision}`) });
       await until(() => calls >= 2 && watch.live, 3000, 10);
       expect(events).toEqual([]);
-      expect(resets).toEqual(['bbbbbbbbbbbb:0']);
+      expect(resets).toEqual([`${NEW_KEYSPACE}:0`]);
     } finally {
       jest.restoreAllMocks();
       await close();

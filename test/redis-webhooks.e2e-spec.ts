@@ -60,6 +60,31 @@ describe('redis driver: webhooks across replicas', () => {
   };
   const ownerOf = (app: TestApp) => (app.app.get(WebhookQueues) as RedisWebhookQueues).owner;
 
+  /** Appends revisions from..to to the feed as the store's scripts write them (in keyspace ks1, or ks2 from `ks2From` on). */
+  const appendFeed = async (other: Redis, names: RedisKeyspace, from: number, to: number, ks2From = Infinity) => {
+    for (let r = from; r <= to; r++) {
+      await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', r < ks2From ? 'ks1' : 'ks2', 's', 10, 'c', r * 10);
+    }
+  };
+
+  /**
+   * The delivery queue of a subscription s1, driven directly on `client` (the queues' scripts defined on it, as the
+   * driver does): a feed of revisions 1..n, the group created at `from`, the lease held by this replica ('owner').
+   */
+  const directQueue = async (client: Redis, other: Redis, { n, from = 0, ks2From = Infinity, onLost = () => undefined }: { n: number; from?: number; ks2From?: number; onLost?: () => void }) => {
+    const names = new RedisKeyspace(uniquePrefix());
+    const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
+    new RedisWebhookQueues(client, names, null as never, null as never, () => undefined, options);
+    await appendFeed(other, names, 1, n, ks2From);
+    const group = names.webhookGroup('s1');
+    await other.xgroup('CREATE', names.feed, group, `${from}-0`);
+    await other.set(names.webhookLease('s1'), 'owner');
+    const announced = ks2From === Infinity ? { keyspace: 'ks1', revision: 100, base: 0 } : { keyspace: 'ks2', revision: 100, base: ks2From - 1 };
+    const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
+    const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => announced, onLost);
+    return { names, group, queue };
+  };
+
   it('posts each event once, in order, whichever replica took the write, and hands over at once on shutdown', async () => {
     // A long lease: only the hand-over at shutdown can explain a quick takeover.
     const a = await replica({ WEBHOOK_LEASE_MS: '60000' });
@@ -112,24 +137,12 @@ describe('redis driver: webhooks across replicas', () => {
   });
 
   it('entries a lost read moved the group past (Redis restarting, failing over) are delivered, not dead-lettered as a gap', async () => {
-    const prefix = uniquePrefix();
-    const names = new RedisKeyspace(prefix);
     const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
     const other = new Redis(redis.url);
     try {
       await new Promise((ready) => client.once('ready', ready));
-      const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
-      // Defines the queues' scripts on the connection, as the driver does.
-      new RedisWebhookQueues(client, names, null as never, null as never, () => undefined, options);
-      for (let r = 1; r <= 10; r++) {
-        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
-      }
-      const group = names.webhookGroup('s1');
-      await other.xgroup('CREATE', names.feed, group, '0');
-      await other.set(names.webhookLease('s1'), 'owner');
-      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
       let lost = false;
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => (lost = true));
+      const { names, group, queue } = await directQueue(client, other, { n: 10, onLost: () => (lost = true) });
       const delivered: number[] = [];
       const deliverNext = async () => {
         const next = await queue.head();
@@ -152,9 +165,7 @@ describe('redis driver: webhooks across replicas', () => {
 
       // The group moved past 11-13 for a consumer this lane never heard of (a read replicated by a primary that then
       // died with its reply): the stream still has them, so they are read again, not called trimmed.
-      for (let r = 11; r <= 20; r++) {
-        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
-      }
+      await appendFeed(other, names, 11, 20);
       await other.xreadgroup('GROUP', group, 'elsewhere', 'COUNT', 3, 'STREAMS', names.feed, '>');
       for (let i = 0; i < 10; i++) await deliverNext();
       expect(delivered.slice(10)).toEqual([11, 12, 13, 14, 15, 16, 17, 18, 19, 20]);
@@ -167,22 +178,12 @@ describe('redis driver: webhooks across replicas', () => {
   });
 
   it('settles again an event whose settling failed, before the next: never left pending behind later ones, never twice', async () => {
-    const names = new RedisKeyspace(uniquePrefix());
     const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
     const other = new Redis(redis.url);
     try {
       await new Promise((ready) => client.once('ready', ready));
-      const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
-      new RedisWebhookQueues(client, names, null as never, null as never, () => undefined, options);
-      for (let r = 1; r <= 4; r++) {
-        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
-      }
-      const group = names.webhookGroup('s1');
-      await other.xgroup('CREATE', names.feed, group, '0');
-      await other.set(names.webhookLease('s1'), 'owner');
-      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
       let lost = false;
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => ({ keyspace: 'ks1', revision: 100, base: 0 }), () => (lost = true));
+      const { names, group, queue } = await directQueue(client, other, { n: 4, onLost: () => (lost = true) });
       const head = async () => {
         const next = await queue.head();
         if (next === null) throw new Error('nothing to deliver');
@@ -225,10 +226,9 @@ describe('redis driver: webhooks across replicas', () => {
       ]);
 
       // Settled again after the lease went to another replica: not applied, and nothing more is read for this one.
-      const add = (r: number) => other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', 'ks1', 's', 10, 'c', r * 10);
-      await add(5);
+      await appendFeed(other, names, 5, 5);
       const fifth = await head();
-      await add(6);
+      await appendFeed(other, names, 6, 6);
       jest.spyOn(client, 'kvSettle' as never).mockRejectedValueOnce(new Error('Connection is closed.') as never);
       await expect(queue.delivered(fifth)).rejects.toThrow('Connection is closed.');
       await other.set(names.webhookLease('s1'), 'another');
@@ -245,24 +245,9 @@ describe('redis driver: webhooks across replicas', () => {
   it('records every gap whose recording failed, and takes back what a former holder read after the takeover began', async () => {
     const client = new Redis(redis.url);
     const other = new Redis(redis.url);
-    const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
-    new RedisWebhookQueues(client, new RedisKeyspace(uniquePrefix()), null as never, null as never, () => undefined, options);
-    /**
-     * A feed of revisions 1..n (of keyspace ks1, or of ks2 from `ks2From` on), a group created at `from`, this replica
-     * holding the lease, and its queue.
-     */
+    /** The queue of `directQueue`, a way to deliver all it has, and its dead letters' ranges. */
     const setUp = async (n: number, from: number, ks2From = Infinity) => {
-      const names = new RedisKeyspace(uniquePrefix());
-      for (let r = 1; r <= n; r++) {
-        const ks = r < ks2From ? 'ks1' : 'ks2';
-        await other.xadd(names.feed, `${r}-0`, 't', 'put', 'k', `k${r}`, 'v', String(r), 'm', Date.now(), 'n', r, 'ks', ks, 's', 10, 'c', r * 10);
-      }
-      const announced = ks2From === Infinity ? { keyspace: 'ks1', revision: 100, base: 0 } : { keyspace: 'ks2', revision: 100, base: ks2From - 1 };
-      const group = names.webhookGroup('s1');
-      await other.xgroup('CREATE', names.feed, group, `${from}-0`);
-      await other.set(names.webhookLease('s1'), 'owner');
-      const subscription = { id: 's1', url: receiver.url, filter: {}, secret: 'x', createdAt: new Date().toISOString(), startRevision: 0 };
-      const queue = new RedisDeliveryQueue(client as ConstructorParameters<typeof RedisDeliveryQueue>[0], names, subscription, 'owner', options, () => undefined, () => announced, () => undefined);
+      const { names, group, queue } = await directQueue(client, other, { n, from, ks2From });
       const drain = async () => {
         const sent: number[] = [];
         for (let next = await queue.head(); next !== null; next = await queue.head()) {
