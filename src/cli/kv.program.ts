@@ -101,8 +101,8 @@ Exit codes:
      or is there already (set --nx); with several keys, when any of them is missing
   2  anything else: usage error, server unreachable, no kv-store at the URL (a wrong address or path,
      another service, a proxy's page), refused credentials (401, 403), a 503 (nothing written), any other error
-  3  a write's outcome is unknown (kv-store's 504, a gateway's 504, no answer or a connection lost
-     after it was sent): it may have been applied; read the key before trying again`;
+  3  a write's outcome is unknown (kv-store's 504, a gateway's 504, or the connection lost after the
+     request went out): it may have been applied; read the key before trying again`;
 
 const SHELL_HELP = `
 In the shell: help [command]; exit [code] or quit (or Ctrl-D) to leave, with 0 unless a code is given;
