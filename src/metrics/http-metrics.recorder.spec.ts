@@ -1,13 +1,14 @@
 import type { Request, Response } from 'express';
-import { Counter, Histogram, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { collectRequestCounts, HttpMetricsRecorder } from './http-metrics.recorder';
 import { HTTP_REQUEST_DURATION, HTTP_REQUESTS_TOTAL } from './metric-names';
+import { SeriesHistogram } from './series-histogram';
 
 /** The two request metrics as the metrics module registers them, on a registry of their own. */
 function requestMetrics() {
   const registry = new Registry();
   const labelNames = ['method', 'route', 'status_code'];
-  const duration = new Histogram({ name: HTTP_REQUEST_DURATION, help: 'h', labelNames, registers: [registry] });
+  const duration = new SeriesHistogram({ name: HTTP_REQUEST_DURATION, help: 'h', labelNames, buckets: [0.001, 0.01], registers: [registry] });
   const total = new Counter({
     name: HTTP_REQUESTS_TOTAL,
     help: 'c',

@@ -1,9 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { InjectMetric } from '@willsoto/nestjs-prometheus';
 import type { Request, Response } from 'express';
-import type { Counter, Histogram } from 'prom-client';
+import type { Counter } from 'prom-client';
 import type { RequestObserver } from '../common/http/request-lifecycle';
 import { HTTP_REQUEST_DURATION, UNMATCHED_ROUTE } from './metric-names';
+import type { SeriesHistogram } from './series-histogram';
 
 /**
  * Times every request by method, route template and status (a `requestLifecycle` observer; the histogram's counts
@@ -13,21 +14,20 @@ import { HTTP_REQUEST_DURATION, UNMATCHED_ROUTE } from './metric-names';
  */
 @Injectable()
 export class HttpMetricsRecorder {
-  constructor(@InjectMetric(HTTP_REQUEST_DURATION) private readonly duration: Histogram<string>) {}
+  constructor(@InjectMetric(HTTP_REQUEST_DURATION) private readonly duration: SeriesHistogram) {}
 
   readonly observe: RequestObserver = (req: Request, res: Response, seconds: number): void => {
-    this.duration.observe({ method: req.method, route: routeOf(req), status_code: String(res.statusCode) }, seconds);
+    this.duration.labels(req.method, routeOf(req), String(res.statusCode)).observe(seconds);
   };
 }
 
 /**
  * Collects http_requests_total at scrape time from the request histogram's counts, series by series: a request is
- * one observation on its way out (prom-client hashes the labels of each), and the two metrics can never disagree.
+ * one observation on its way out, and the two metrics can never disagree.
  */
-export async function collectRequestCounts(total: Counter<string>, duration: Histogram<string>): Promise<void> {
-  const { name, values } = await duration.get();
+export function collectRequestCounts(total: Counter<string>, duration: SeriesHistogram): void {
   total.reset();
-  for (const { metricName, labels, value } of values) if (metricName === `${name}_count`) total.inc(labels, value);
+  for (const series of duration.series()) total.inc(series.labels, series.count);
 }
 
 /**

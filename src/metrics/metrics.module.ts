@@ -1,18 +1,13 @@
-import { Global, Module, type OnApplicationShutdown } from '@nestjs/common';
-import {
-  makeCounterProvider,
-  makeGaugeProvider,
-  makeHistogramProvider,
-  PrometheusModule,
-  getToken,
-} from '@willsoto/nestjs-prometheus';
-import { type Histogram, register } from 'prom-client';
+import { Global, Module, type OnApplicationShutdown, type Provider } from '@nestjs/common';
+import { makeCounterProvider, makeGaugeProvider, PrometheusModule, getToken } from '@willsoto/nestjs-prometheus';
+import { register } from 'prom-client';
 import { AppConfig } from '../config/app-config';
 import { KeyValueStore } from '../store/kv.store';
 import { BuildInfoMetric } from './build-info';
 import { ChangeMetricsService } from './change-metrics.service';
 import { collectRequestCounts, HttpMetricsRecorder } from './http-metrics.recorder';
 import { MetricsController } from './metrics.controller';
+import { SeriesHistogram, type SeriesHistogramConfiguration } from './series-histogram';
 import { collectKeys, collectStoreUp } from './store-up';
 import {
   HTTP_REQUEST_DURATION,
@@ -32,8 +27,14 @@ import {
 /** From 0.5 ms to 10 s: in-memory requests take well under a millisecond, streams and slow stores seconds. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/** A SeriesHistogram (cheaper observations than prom-client's Histogram, the same exposition), injected as @InjectMetric(name). */
+const makeSeriesHistogramProvider = (configuration: SeriesHistogramConfiguration): Provider => ({
+  provide: getToken(configuration.name),
+  useFactory: () => new SeriesHistogram(configuration),
+});
+
 const metrics = [
-  makeHistogramProvider({
+  makeSeriesHistogramProvider({
     name: HTTP_REQUEST_DURATION,
     help: 'HTTP request duration in seconds, by method, route template and status code.',
     labelNames: ['method', 'route', 'status_code'],
@@ -44,7 +45,7 @@ const metrics = [
     help: 'HTTP requests, by method, route template and status code.',
     labelNames: ['method', 'route', 'status_code'],
     inject: [getToken(HTTP_REQUEST_DURATION)],
-    collect(this, duration: Histogram<string>) {
+    collect(this, duration: SeriesHistogram) {
       return collectRequestCounts(this, duration);
     },
   }),
@@ -74,13 +75,21 @@ const metrics = [
     name: KV_WATCH_OVERFLOWS_TOTAL,
     help: 'Watch streams ended with event: overflow (the client fell WATCH_MAX_BUFFER_BYTES behind, live or while replaying).',
   }),
-  makeCounterProvider({ name: KV_EVENTS_TOTAL, help: 'Change events published, by type.', labelNames: ['type'] }),
+  makeCounterProvider({
+    name: KV_EVENTS_TOTAL,
+    help: 'Change events published, by type.',
+    labelNames: ['type'],
+    inject: [ChangeMetricsService],
+    collect(this, changes: ChangeMetricsService) {
+      changes.collectInto(this);
+    },
+  }),
   makeCounterProvider({
     name: KV_WEBHOOK_DELIVERIES_TOTAL,
     help: 'Webhook delivery attempts, by result: delivered, failed (will be retried or dead-lettered), dead_lettered.',
     labelNames: ['result'],
   }),
-  makeHistogramProvider({
+  makeSeriesHistogramProvider({
     name: KV_STORE_OPERATION_DURATION,
     help: 'Store operation duration in seconds, by operation and driver.',
     labelNames: ['operation', 'driver'],

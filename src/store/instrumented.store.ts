@@ -1,7 +1,7 @@
 import type { FactoryProvider, InjectionToken } from '@nestjs/common';
 import { getToken } from '@willsoto/nestjs-prometheus';
-import type { Histogram } from 'prom-client';
 import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
+import type { SeriesHistogram } from '../metrics/series-histogram';
 import type { Keyspace } from './keyspace';
 import { KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
 
@@ -90,7 +90,7 @@ export function instrumentedStoreProvider(driverStore: InjectionToken): FactoryP
   return {
     provide: KeyValueStore,
     inject: [driverStore, getToken(KV_STORE_OPERATION_DURATION)],
-    useFactory: (store: KeyValueStore, duration: Histogram<string>) =>
-      new InstrumentedStore(store, (operation, driver, seconds) => duration.observe({ operation, driver }, seconds)),
+    useFactory: (store: KeyValueStore, duration: SeriesHistogram) =>
+      new InstrumentedStore(store, (operation, driver, seconds) => duration.labels(operation, driver).observe(seconds)),
   };
 }

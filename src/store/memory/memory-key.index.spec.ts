@@ -11,10 +11,13 @@ const filterArb = fc.option(
   { nil: undefined },
 );
 
-type Op = { kind: 'set'; key: string } | { kind: 'delete'; key: string };
+type Op = { kind: 'set'; key: string } | { kind: 'delete'; key: string } | { kind: 'query'; prefix?: string; suffix?: string };
 const opArb: fc.Arbitrary<Op> = fc.oneof(
-  { weight: 3, arbitrary: keyArb.map((key) => ({ kind: 'set' as const, key })) },
-  { weight: 1, arbitrary: keyArb.map((key) => ({ kind: 'delete' as const, key })) },
+  { weight: 6, arbitrary: keyArb.map((key) => ({ kind: 'set' as const, key })) },
+  { weight: 2, arbitrary: keyArb.map((key) => ({ kind: 'delete' as const, key })) },
+  // Queries between the writes: a suffix query places the keys still waiting for the reversed tree, so later
+  // deletes meet some keys placed and some waiting.
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('query' as const), prefix: filterArb, suffix: filterArb }) },
 );
 
 /** The brute-force answer: filter every key, sort by code point. */
@@ -44,15 +47,17 @@ const SMALL_NODES = 4;
 describe('MemoryKeyIndex', () => {
   it('answers every prefix/suffix query like a brute-force filter, across pages, after random puts and deletes', () => {
     fc.assert(
-      fc.property(fc.array(opArb, { maxLength: 60 }), filterArb, filterArb, fc.integer({ min: 1, max: 7 }), (ops, prefix, suffix, limit) => {
-        const index = new MemoryKeyIndex<string>(SMALL_NODES);
+      fc.property(fc.array(opArb, { maxLength: 60 }), filterArb, filterArb, fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 6 }), (ops, prefix, suffix, limit, batch) => {
+        const index = new MemoryKeyIndex<string>(SMALL_NODES, batch);
         const model = new Set<string>();
         for (const op of ops) {
           if (op.kind === 'set') {
             index.set(op.key, op.key);
             model.add(op.key);
-          } else {
+          } else if (op.kind === 'delete') {
             expect(index.delete(op.key)).toBe(model.delete(op.key));
+          } else {
+            expect(index.query({ prefix: op.prefix, suffix: op.suffix, limit: 100 }).values).toEqual(bruteForce(model, op));
           }
         }
         expect(index.size).toBe(model.size);
@@ -72,6 +77,26 @@ describe('MemoryKeyIndex', () => {
       }),
       { numRuns: 800 },
     );
+  });
+
+  it('finds by suffix a key written just before, and never one deleted while it waited for the reversed order', () => {
+    const index = new MemoryKeyIndex<string>(SMALL_NODES, 3);
+    // 51 keys without the suffix (they entered the reversed tree 3 at a time), so the suffix side of a query
+    // answers first: the forward side would have to walk all of them.
+    for (let i = 0; i < 51; i++) index.set(`k${i}.txt`, `k${i}.txt`);
+    index.set('a.json', 'a.json');
+    index.set('b.json', 'b.json');
+    // Both still wait for the reversed tree; b.json is deleted while it waits.
+    expect(index.delete('b.json')).toBe(true);
+    index.set('c.json', 'c.json');
+    const page = index.query({ suffix: '.json', limit: 10 });
+    expect(page.values).toEqual(['a.json', 'c.json']);
+    expect(page.visited).toBeLessThan(10);
+    index.set('b.json', 'b.json');
+    expect(index.query({ suffix: 'json', limit: 10 }).values).toEqual(['a.json', 'b.json', 'c.json']);
+    expect(index.delete('a.json')).toBe(true);
+    expect(index.query({ suffix: '.json', limit: 10 }).values).toEqual(['b.json', 'c.json']);
+    expect(index.size).toBe(53);
   });
 
   it('matches a prefix equal to a whole key, and a suffix equal to a whole key', () => {

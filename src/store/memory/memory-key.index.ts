@@ -13,6 +13,13 @@ function sortByCodePoint(keys: string[]): string[] {
  */
 const NODE_SIZE = 64;
 
+/**
+ * New keys that wait, at most this many, to enter the reversed tree together (see `unplaced`). A suffix query first
+ * places those waiting, so it pays for at most this many inserts: 3 ms more than a query that found none waiting,
+ * measured at 300,000 keys (docs/benchmarks.md).
+ */
+const REVERSED_BATCH = 1024;
+
 /** A filtered, paginated key query. Empty or absent filters match every key. */
 export interface KeyQuery {
   readonly prefix?: string;
@@ -64,13 +71,29 @@ export class MemoryKeyIndex<V> {
    */
   private readonly reversed: BTree<string, undefined>;
   /**
+   * New keys not yet in `reversed`: they enter it together, sorted, once `reversedBatch` of them wait or before a
+   * suffix query reads it. One at a time, each new key walked a cold path through that tree, as its place there is
+   * unrelated to the last key's (`npm run bench` writes keys in order, which the forward tree takes at nearly the same
+   * place each time). Sorted, consecutive inserts share their path down the tree: in `POST /set` under load the
+   * reversed tree cost about 8 us per new key inserted one by one, and about 4 in batches (docs/benchmarks.md).
+   * A key deleted while it waits stays here and is skipped when the batch is placed (it is no longer in `byKey`);
+   * one deleted and written again waits twice and is placed once.
+   */
+  private unplaced: string[] = [];
+  /**
    * The same again, hashed: reads of one key (GET, and the look-ups every write makes first) take O(1) instead of
    * a tree walk of ~log2(n) code-point comparisons each, for about 40 bytes per key.
    */
   private readonly byKey = new Map<string, V>();
 
-  /** @param nodeSize entries per tree node (tests make it small, so that a few keys already fill several levels). */
-  constructor(nodeSize = NODE_SIZE) {
+  /**
+   * @param nodeSize entries per tree node (tests make it small, so that a few keys already fill several levels).
+   * @param reversedBatch new keys that wait to enter the reversed tree together (tests make it small too).
+   */
+  constructor(
+    nodeSize = NODE_SIZE,
+    private readonly reversedBatch = REVERSED_BATCH,
+  ) {
     this.forward = new BTree<string, V>(undefined, compareUnits, nodeSize);
     this.reversed = new BTree<string, undefined>(undefined, compareFromEnd, nodeSize);
   }
@@ -88,12 +111,13 @@ export class MemoryKeyIndex<V> {
     this.byKey.set(key, value);
     this.forward.set(codePointOrderKey(key), value, true);
     // Only a new key (the map grew) needs a place in the reversed order.
-    if (this.byKey.size !== size) this.reversed.set(key, undefined);
+    if (this.byKey.size !== size && this.unplaced.push(key) >= this.reversedBatch) this.placeReversed();
   }
 
   delete(key: string): boolean {
     if (!this.byKey.delete(key)) return false;
     this.forward.delete(codePointOrderKey(key));
+    // A key still waiting is not in the tree (this finds nothing); placing its batch skips it.
     this.reversed.delete(key);
     return true;
   }
@@ -143,6 +167,7 @@ export class MemoryKeyIndex<V> {
     }
 
     // The suffix itself is the first key (in reversed order) of the run of keys that end with it.
+    this.placeReversed();
     const backward = this.reversed.keys(suffix);
     const candidates = new Map<string, V>();
     for (;;) {
@@ -158,5 +183,13 @@ export class MemoryKeyIndex<V> {
     // The suffix side finished first: every match is among its candidates.
     const keys = sortByCodePoint([...candidates.keys()]);
     return page(keys.slice(0, wanted).map((key) => candidates.get(key) as V));
+  }
+
+  /** Inserts the keys waiting in `unplaced` that are still held into the reversed tree, in that tree's order. */
+  private placeReversed(): void {
+    if (this.unplaced.length === 0) return;
+    const keys = this.unplaced.sort(compareFromEnd);
+    this.unplaced = [];
+    for (const key of keys) if (this.byKey.has(key)) this.reversed.set(key, undefined);
   }
 }

@@ -1,6 +1,7 @@
 import BTree from 'sorted-btree';
 import { KeyExistsError, KeyNotFoundError, RevisionMismatchError, StoreFullError } from '../../common/errors/domain.errors';
 import type { ChangeEvent } from '../change-feed';
+import { eventTime } from '../event-time';
 import { compareCodePoints } from '../key-order';
 import { type Keyspace, newKeyspaceId } from '../keyspace';
 import { MemoryChangeFeed } from './memory-change.feed';
@@ -122,11 +123,12 @@ export class MemoryStore extends KeyValueStore {
       const sizes = entries.map((entry) => entry.size ?? jsonBytes(entry.value));
       this.checkRoom(entries, sizes);
       const expiresAt = options.ttlSeconds === undefined ? null : now + options.ttlSeconds * 1000;
-      const time = new Date(now).toISOString();
+      const time = eventTime(now);
       const keyspace = this.currentKeyspace.id;
       return entries.map(({ key, value }, i) => {
-        // live() has already dropped expired records; a key named twice in a batch sees its earlier pair.
-        const previous = this.records.get(key) ?? null;
+        // live() has already dropped expired records; a key named twice in a batch sees its earlier pair. A single
+        // pair's is the record live() found: a look-up in a map of every key, saved on the most common write.
+        const previous = entries.length === 1 ? current[0] : (this.records.get(key) ?? null);
         const record = new MemoryRecord(key, value, ++this.currentRevision, previous?.createdAt ?? now, now, expiresAt, sizes[i]);
         this.unindexExpiry(previous);
         this.records.set(key, record);
@@ -288,7 +290,7 @@ export class MemoryStore extends KeyValueStore {
       prevValue: record.value,
       keyspace: this.currentKeyspace.id,
       revision: ++this.currentRevision,
-      time: new Date(at).toISOString(),
+      time: eventTime(at),
     });
     this.pendingSizes.push(EVENT_OVERHEAD_BYTES + 2 * record.key.length + record.size);
   }

@@ -1,6 +1,7 @@
 import { Logger } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { ChangeFeed, type ChangeEvent, type ChangeType, FeedWatch, type Watch, type WatchSink } from '../change-feed';
+import { eventTime } from '../event-time';
 import type { KeyspacePosition, Position } from '../keyspace';
 import type { JsonValue } from '../kv.store';
 import type { ObservedKeyspace, RedisKeyspaceView } from './redis-keyspace.view';
@@ -470,6 +471,6 @@ export function toEvent([id, fields]: StreamEntry, values = true): ChangeEvent {
     ...(prev !== undefined && { prevValue: JSON.parse(prev) as JsonValue }),
     keyspace: fieldOf(fields, 'ks') ?? '',
     revision: revisionOf(id),
-    time: new Date(Number(fieldOf(fields, 'm'))).toISOString(),
+    time: eventTime(Number(fieldOf(fields, 'm'))),
   };
 }
