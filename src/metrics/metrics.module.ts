@@ -27,10 +27,19 @@ import {
 /** From 0.5 ms to 10 s: in-memory requests take well under a millisecond, streams and slow stores seconds. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
-/** A SeriesHistogram (cheaper observations than prom-client's Histogram, the same exposition), injected as @InjectMetric(name). */
+/**
+ * A SeriesHistogram (cheaper observations than prom-client's Histogram, the same exposition), injected as
+ * @InjectMetric(name). Like the library's own providers, it reuses the one already registered under that name, so
+ * that two applications in one process (tests run replicas side by side) share it rather than fail to register.
+ */
 const makeSeriesHistogramProvider = (configuration: SeriesHistogramConfiguration): Provider => ({
   provide: getToken(configuration.name),
-  useFactory: () => new SeriesHistogram(configuration),
+  useFactory: () => {
+    const existing: unknown = register.getSingleMetric(configuration.name);
+    if (existing === undefined) return new SeriesHistogram(configuration);
+    if (existing instanceof SeriesHistogram) return existing;
+    throw new Error(`${configuration.name} is already registered as another kind of metric`);
+  },
 });
 
 const metrics = [
