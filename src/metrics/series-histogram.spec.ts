@@ -55,16 +55,20 @@ describe('SeriesHistogram', () => {
     expect(await ours.metrics()).toBe(await theirs.metrics());
   });
 
-  it('refuses what prom-client refuses: a value that is not a finite number, the le label; and a wrong number of label values', () => {
-    const { reference, histogram } = pair(['route']);
+  it('refuses what prom-client refuses: a value that is not a finite number, the le label; and a wrong number of label values', async () => {
+    const { reference, histogram, theirs, ours } = pair(['route']);
+    expect(() => histogram.labels()).toThrow(/expected 1 label values, got 0/);
+    expect(() => histogram.labels('/set', 'GET')).toThrow(/expected 1 label values, got 2/);
     for (const value of [Number.NaN, Number.POSITIVE_INFINITY]) {
       expect(() => reference.observe({ route: '/set' }, value)).toThrow(TypeError);
       expect(() => histogram.labels('/set').observe(value)).toThrow(TypeError);
     }
     expect(histogram.labels('/set').count).toBe(0);
+    // Neither shows a series for refused values.
+    expect(await ours.metrics()).toBe(await theirs.metrics());
+    expect(await ours.metrics()).not.toContain('/set');
+    expect(histogram.series()).toEqual([]);
     expect(() => new SeriesHistogram({ name: 'kv_le', help: 'h', labelNames: ['le'], buckets: BUCKETS, registers: [] })).toThrow(/reserved/);
     expect(() => new SeriesHistogram({ name: 'kv_unsorted', help: 'h', labelNames: [], buckets: [1, 0.5], registers: [] })).toThrow(/ascending/);
-    expect(() => histogram.labels()).toThrow(/expected 1 label values, got 0/);
-    expect(() => histogram.labels('/set', 'GET')).toThrow(/expected 1 label values, got 2/);
   });
 });

@@ -188,8 +188,8 @@ export class MemoryKeyIndex<V> {
   /** Inserts the keys waiting in `unplaced` that are still held into the reversed tree, in that tree's order. */
   private placeReversed(): void {
     if (this.unplaced.length === 0) return;
-    const keys = this.unplaced.sort(compareFromEnd);
+    // Emptied only once every key is in: inserting one again is harmless, losing one is not.
+    for (const key of this.unplaced.sort(compareFromEnd)) if (this.byKey.has(key)) this.reversed.set(key, undefined);
     this.unplaced = [];
-    for (const key of keys) if (this.byKey.has(key)) this.reversed.set(key, undefined);
   }
 }
