@@ -77,10 +77,11 @@ export class HistogramSeries {
 /**
  * A Prometheus histogram whose observations cost a few map look-ups: `labels(...values)` finds the label set's series
  * through one small map per label, keyed by the values themselves, and `observe` adds to that series' buckets.
- * prom-client's Histogram (which gives the same exposition) validates the label names, builds a key string from them and
- * looks the series up by it, then finds the bucket through an object keyed by the bound's text, on every observation:
- * with two histograms observed per request, that was about 2.7 us of CPU per `POST /set` (docs/benchmarks.md). It registers with prom-client's registry and exports its values in prom-client's own shape, so
- * /metrics shows it exactly as it showed prom-client's (a test compares the two); exemplars are not supported.
+ * prom-client's Histogram (which gives the same exposition) validates the label names, builds a key string from them
+ * and looks the series up by it, then finds the bucket through an object keyed by the bound's text, on every
+ * observation: with two histograms observed per request, that was about 2.7 us of CPU per `POST /set`
+ * (docs/benchmarks.md). It registers with prom-client's registry and exports its values in prom-client's own shape,
+ * so /metrics shows it exactly as it showed prom-client's (a test compares the two); exemplars are not supported.
  *
  * Series live until `reset`, which drops them all: callers look a series up each time rather than keep it.
  */
