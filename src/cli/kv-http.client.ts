@@ -163,6 +163,11 @@ export class KvHttpClient {
     return `${this.baseUrl.pathname}${path}`;
   }
 
+  /** What a request that timed out (before its answer, or in its body) is told. */
+  private noAnswer(): string {
+    return `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`;
+  }
+
   private notKvStore(reason: string): string {
     return `no kv-store at ${this.displayUrl}: ${reason}; check --url or KV_URL`;
   }
@@ -173,7 +178,7 @@ export class KvHttpClient {
     } catch (error) {
       if (signal?.aborted) throw error;
       const broke = isTimeout(error)
-        ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`
+        ? this.noAnswer()
         : `the connection to ${this.baseUrl.origin} broke while reading the answer to ${method} ${this.pathOf(path)}`;
       // The status came: it says whether a write was applied (2xx), refused (4xx, 503), or not known (the rest).
       const { status } = res;
@@ -192,7 +197,7 @@ export class KvHttpClient {
   private networkError(error: unknown, method: string, path: string): CliError {
     const { code, message } = error as { code?: unknown; message?: unknown };
     const what = isTimeout(error)
-      ? `no answer from ${this.baseUrl.origin} within ${REQUEST_TIMEOUT_MS / 1000} s`
+      ? this.noAnswer()
       : `cannot reach the server at ${this.baseUrl.origin}: ${typeof code === 'string' ? code : String(message ?? error)}`;
     if (WRITES.has(method) && wasSent(error)) return new CliError(`${what}; ${mayHaveBeenApplied(path)}`, EXIT_UNKNOWN);
     return new CliError(what);
