@@ -71,6 +71,16 @@ describe('redis driver: webhooks across replicas', () => {
    * The delivery queue of a subscription s1, driven directly on `client` (the queues' scripts defined on it, as the
    * driver does): a feed of revisions 1..n, the group created at `from`, the lease held by this replica ('owner').
    */
+  /**
+   * A client whose commands fail rather than wait (no offline queue, no retries, 300 ms timeout), once connected, for
+   * the queue under test; and a plain one, to set up and inspect Redis around it.
+   */
+  const lossyPair = async () => {
+    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
+    const other = new Redis(redis.url);
+    await new Promise((ready) => client.once('ready', ready));
+    return { client, other };
+  };
   const directQueue = async (client: Redis, other: Redis, { n, from = 0, ks2From = Infinity, onLost = () => undefined }: { n: number; from?: number; ks2From?: number; onLost?: () => void }) => {
     const names = new RedisKeyspace(uniquePrefix());
     const options = { leaseMs: 60_000, history: 100, historyBytes: 1 << 20 };
@@ -137,10 +147,8 @@ describe('redis driver: webhooks across replicas', () => {
   });
 
   it('entries a lost read moved the group past (Redis restarting, failing over) are delivered, not dead-lettered as a gap', async () => {
-    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
-    const other = new Redis(redis.url);
+    const { client, other } = await lossyPair();
     try {
-      await new Promise((ready) => client.once('ready', ready));
       let lost = false;
       const { names, group, queue } = await directQueue(client, other, { n: 10, onLost: () => (lost = true) });
       const delivered: number[] = [];
@@ -178,10 +186,8 @@ describe('redis driver: webhooks across replicas', () => {
   });
 
   it('settles again an event whose settling failed, before the next: never left pending behind later ones, never twice', async () => {
-    const client = new Redis(redis.url, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300 });
-    const other = new Redis(redis.url);
+    const { client, other } = await lossyPair();
     try {
-      await new Promise((ready) => client.once('ready', ready));
       let lost = false;
       const { names, group, queue } = await directQueue(client, other, { n: 4, onLost: () => (lost = true) });
       const head = async () => {
