@@ -111,7 +111,8 @@ local function unindex(hkey, key, rkey)
   redis.call('ZREM', RIDX, rkey)
   redis.call('ZREM', EXP, key)
 end
--- The live record of key, or nil; a logically expired one is removed first and its expiry published.
+-- The live record of key, or nil; a logically expired one is removed first and its expiry published. Its e is nil
+-- when the hash has no expiry field (only a damaged one).
 local function live(hkey, key, rkey, now)
   local f = redis.call('HMGET', hkey, 'v', 'r', 'c', 'e')
   if not f[2] then return nil end
@@ -121,7 +122,7 @@ local function live(hkey, key, rkey, now)
     emit(rev, rev, 'expire', key, nil, f[1], f[4])
     return nil
   end
-  return {v = f[1], r = tonumber(f[2]), c = f[3]}
+  return {v = f[1], r = tonumber(f[2]), c = f[3], e = f[4]}
 end
 -- nil when the precondition holds, else the error reply the driver turns into a domain error. Revisions are
 -- "<keyspace>:<revision>" positions: one of another keyspace never matches.
@@ -179,14 +180,17 @@ for i = 1, #keys do
   local rev = bump()
   local createdAt = prev.c or tostring(now)
   redis.call('HSET', hkey, 'v', values[i], 'r', rev, 'c', createdAt, 'u', now, 'e', expiresAt)
+  local added = redis.call('ZADD', IDX, 0, key)
   if expiresAt ~= '' then
     redis.call('PEXPIREAT', hkey, tonumber(expiresAt) + grace)
     redis.call('ZADD', EXP, expiresAt, key)
-  else
+  elseif added == 0 and not written[key] and not (current[i] and current[i].e == '') then
+    -- Only a key indexed before may have an expiry to clear: one whose record had a TTL, or whose hash Redis expired
+    -- natively (still in the expiry index), or a damaged one. The expiry index only holds indexed keys, and a pair
+    -- earlier in this batch has already cleared both, so a new key or a record without TTL skips two commands.
     redis.call('PERSIST', hkey)
     redis.call('ZREM', EXP, key)
   end
-  redis.call('ZADD', IDX, 0, key)
   redis.call('ZADD', RIDX, 0, rkeys[i])
   emit(rev, last, 'put', key, values[i], prev.v, tostring(now))
   table.insert(out, rev); table.insert(out, prev.v and 0 or 1); table.insert(out, createdAt)
