@@ -1,11 +1,15 @@
 import fc from 'fast-check';
 import { commandStats, startRedisServer, type RedisServer } from './helpers/redis-server';
 import { redisSubject, type RedisSubject } from './helpers/redis-store';
+import { until } from './helpers/until';
 
 /**
- * The Redis driver's change stream keeps the newest events within WATCH_HISTORY entries and WATCH_HISTORY_BYTES
- * bytes, whichever is reached first, and always the newest one: the write scripts trim it as they append. Checked
- * against a model of that rule over generated batches (a key may be named twice) and deletes, on a real redis-server.
+ * The Redis driver's change history is the newest events within WATCH_HISTORY entries and WATCH_HISTORY_BYTES
+ * bytes, whichever is reached first, and always the newest one. The write scripts trim the stream as they append:
+ * exactly to the byte bound, and to the count a whole stream node at a time (`XADD MAXLEN ~`, which spares Redis
+ * most of the cost of trimming), so the stream may hold older entries too; a watch resumes only from the history
+ * itself. Checked against a model of that rule over generated batches (a key may be named twice) and deletes, on a
+ * real redis-server.
  */
 describe('the Redis change stream bounds', () => {
   let redis: RedisServer;
@@ -21,6 +25,12 @@ describe('the Redis change stream bounds', () => {
   /** The stream's entries as they are now: id and fields. */
   const streamOf = async (s: RedisSubject) => (await s.clients[0].xrange(s.names.feed, '-', '+')) as [id: string, fields: string[]][];
 
+  /**
+   * A stream node's most entries (Redis's stream-node-max-entries, 100 by default): how far beyond WATCH_HISTORY whole
+   * node trimming may leave the stream.
+   */
+  const NODE_ENTRIES = 100;
+
   /** The revisions the rule keeps: the longest run of newest events within both bounds, at least the newest. */
   function retained(sizes: readonly number[], history: number, historyBytes: number): number[] {
     const kept: number[] = [];
@@ -33,7 +43,28 @@ describe('the Redis change stream bounds', () => {
     return kept;
   }
 
-  it('keeps exactly the newest events within both bounds, whatever the writes and deletes', async () => {
+  /** What a watch resuming after `revision` gets: the revisions replayed up to `newest`, or 'reset'. */
+  function resumeAfter(s: RedisSubject, revision: number, newest: number): Promise<number[] | 'reset'> {
+    return new Promise((resolve) => {
+      const seen: number[] = [];
+      const watch = s.feed.watch(
+        { keyspace: s.store.keyspace.id, revision },
+        {
+          events: (batch) => {
+            seen.push(...batch.map((e) => e.revision));
+            if (seen[seen.length - 1] >= newest) resolve(seen);
+          },
+          reset: () => resolve('reset'),
+        },
+      );
+      if (revision === newest) resolve(seen);
+      afterResolve.push(() => watch.stop());
+    });
+  }
+  const afterResolve: (() => void)[] = [];
+  afterEach(() => afterResolve.splice(0).forEach((stop) => stop()));
+
+  it('keeps the newest events within both bounds as its history, whatever the writes and deletes', async () => {
     const KEYS = ['a', 'b', 'c', 'dd', 'eee'];
     // A batch may name a key twice (it then carries its own earlier value as the previous one); a delete carries
     // the value it removed.
@@ -43,7 +74,7 @@ describe('the Redis change stream bounds', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { minLength: 1, maxLength: 14 }), fc.integer({ min: 1, max: 8 }), fc.integer({ min: 1024, max: 4096 }), async (operations, history, historyBytes) => {
-        const s = await redisSubject(redis.url, { history, historyBytes }, false);
+        const s = await redisSubject(redis.url, { history, historyBytes });
         try {
           const current = new Map<string, string>();
           const sizes: number[] = [];
@@ -65,15 +96,64 @@ describe('the Redis change stream bounds', () => {
             }
           }
           const entries = await streamOf(s);
-          expect(entries.map(([id]) => Number(id.split('-')[0]))).toEqual(retained(sizes, history, historyBytes));
-          // Every retained entry carries the size the model gave its event (so previous values are the right ones).
+          const ids = entries.map(([id]) => Number(id.split('-')[0]));
+          const kept = retained(sizes, history, historyBytes);
+          // The stream: a run of the newest events that holds the history, within the byte bound exactly, and at
+          // most a stream node beyond the count.
+          expect(ids).toEqual(retained(sizes, Math.max(kept.length, ids.length), historyBytes));
+          expect(ids.slice(-kept.length)).toEqual(kept);
+          expect(ids.length).toBeLessThan(history + NODE_ENTRIES);
+          // Every entry carries the size the model gave its event (so previous values are the right ones).
           expect(entries.map(([id, fields]) => [id, Number(fields[fields.indexOf('s') + 1])])).toEqual(entries.map(([id]) => [id, sizes[Number(id.split('-')[0]) - 1]]));
+          // The history, as watches see it: resuming just before its oldest event replays all of it; one further back is a reset.
+          const newest = sizes.length;
+          if (newest > 0) {
+            expect(await resumeAfter(s, kept[0] - 1, newest)).toEqual(kept);
+            if (kept[0] > 1) expect(await resumeAfter(s, kept[0] - 2, newest)).toBe('reset');
+          }
         } finally {
           await s.close();
         }
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('tells a paused replay it lagged once the history moved past it, although the stream still holds what it missed', async () => {
+    const s = await redisSubject(redis.url, { history: 5, historyBytes: 1 << 20 });
+    try {
+      for (let i = 0; i < 3; i++) await s.store.set([{ key: `k${i}`, value: i }]);
+      const seen: number[] = [];
+      let room = true;
+      let lagged = false;
+      const watch = s.feed.watch(
+        { keyspace: s.store.keyspace.id, revision: 0 },
+        {
+          events: (batch) => {
+            seen.push(...batch.map((e) => e.revision));
+            room = false;
+          },
+          reset: () => seen.push(-1),
+          wantsMore: () => room,
+          lagged: () => (lagged = true),
+        },
+      );
+      try {
+        await until(() => seen.length > 0, 5000, 10);
+        for (let i = 3; i < 13; i++) await s.store.set([{ key: `k${i}`, value: i }]);
+        await until(() => s.feed.position.revision === 13, 5000, 10);
+        expect((await streamOf(s))[0][0]).toBe('1-0');
+        room = true;
+        watch.resume();
+        await until(() => lagged, 5000, 10);
+        expect(lagged).toBe(true);
+        expect(seen).toEqual([1]);
+      } finally {
+        watch.stop();
+      }
+    } finally {
+      await s.close();
+    }
   });
 
   it.each([
@@ -100,7 +180,7 @@ describe('the Redis change stream bounds', () => {
       const before = await xrange();
       for (let i = 0; i < 40; i++) await s.store.set([{ key: `k${i % 7}`, value: i }]);
       expect(await xrange()).toBe(before);
-      expect((await streamOf(s)).map(([id]) => id)).toEqual(['36-0', '37-0', '38-0', '39-0', '40-0']);
+      expect((await streamOf(s)).map(([id]) => id).slice(-5)).toEqual(['36-0', '37-0', '38-0', '39-0', '40-0']);
       // Once the bytes appended pass the bound, the write that passed it reads the front and trims by bytes; the
       // next one fits behind the new front and reads nothing. The large event is 2 bytes too many for one more
       // event of 134 bytes (`k4` replacing 32 by 39) and 2 bytes short of the bound with one of 130 (`s`, 1).

@@ -279,7 +279,7 @@ describe('redis change feed: replay racing the reader loop', () => {
     const subject = await redisSubject(redis.url, {}, false);
     // With REDIS_MIN_REPLICA_ACKS, events wait for replicas: here the first wait fails once (replicas too slow).
     let failures = 0;
-    const feed = new RedisChangeFeed(subject.clients[1], subject.clients[2], subject.names, subject.view, () => subject.store.settleKeyspace(), async () => {
+    const feed = new RedisChangeFeed(subject.clients[1], subject.clients[2], subject.names, subject.view, () => subject.store.settleKeyspace(), 100, async () => {
       if (failures-- > 0) throw new Error('replicas did not acknowledge in time');
     });
     try {

@@ -161,8 +161,8 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
       const sub = (await subscribe({ url: receiver.url }).expect(201)).body;
       await set({ first: 0 });
       await receiver.waitFor((r) => r.length === 1);
-      // While `first` is in flight, 300 more events: approximate trimming (whole stream nodes of 100 entries)
-      // keeps the newest 100 to 200, so the oldest of these leave the feed unread.
+      // While `first` is in flight, 300 more events: trimming whole stream nodes (of up to 100 entries) keeps the
+      // newest 10 to 110, so the oldest of these leave the feed unread.
       await set(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])));
       await receiver.waitFor((r) => r.some((h) => h.body.key === 'k299'), 10_000);
       const revisions = receiver.received.map((h) => h.body.revision as number);

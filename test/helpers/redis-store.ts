@@ -32,7 +32,7 @@ export async function redisSubject(url: string, { history = 100, historyBytes = 
   const view = new RedisKeyspaceView();
   const store = new RedisStore(clients[0], new RedisWriter(clients[0], null, names.barrier), names, view, { history, historyBytes, sweepIntervalMs: 3_600_000 });
   await store.settleKeyspace();
-  const feed = new RedisChangeFeed(clients[1], clients[2], names, view, () => store.settleKeyspace());
+  const feed = new RedisChangeFeed(clients[1], clients[2], names, view, () => store.settleKeyspace(), history);
   if (follow) {
     feed.start();
     await feed.following;

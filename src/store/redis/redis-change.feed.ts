@@ -106,6 +106,12 @@ export class RedisChangeFeed extends ChangeFeed {
     /** Runs the keyspace script (RedisStore.settleKeyspace): begins a new keyspace when Redis lost data. */
     private readonly settle: () => Promise<number>,
     /**
+     * WATCH_HISTORY: the history a watch may resume from is the newest this many events, as on the memory driver.
+     * The write scripts trim the stream a whole node at a time (`XADD MAXLEN ~`), so it may hold some older entries
+     * too; those are not replayed.
+     */
+    private readonly history: number,
+    /**
      * With REDIS_MIN_REPLICA_ACKS > 0 (RedisWriter.barrier): resolves once what Redis holds so far is on enough
      * replicas. Events are announced only then, so no watcher (or webhook) sees one that a failover may take back.
      */
@@ -208,7 +214,7 @@ export class RedisChangeFeed extends ChangeFeed {
       const start = watch.cursor as number;
       const [oldest] = (await this.replayer.xrange(this.names.feed, '-', '+', 'COUNT', 1)) as StreamEntry[];
       const end = Math.max(this.latest, await this.currentEnd());
-      if (start > end || (oldest && revisionOf(oldest[0]) > start + 1) || (!oldest && start < end)) return finish('reset');
+      if (start > end || start < end - this.history || (oldest && revisionOf(oldest[0]) > start + 1) || (!oldest && start < end)) return finish('reset');
       for (;;) {
         if (watch.stopped || this.view.keyspace?.id !== keyspace) return finish('reset');
         if ((watch.cursor as number) >= this.latest) return finish('live');
@@ -216,6 +222,9 @@ export class RedisChangeFeed extends ChangeFeed {
           await new Promise<void>((resume) => (watch.paused = resume));
           continue;
         }
+        // The history moved past what this watch still had to read while it was paused (the newest WATCH_HISTORY events;
+        // the entries the stream holds beyond them are checked below).
+        if ((watch.cursor as number) < this.latest - this.history) return finish('lagged');
         const from = (watch.cursor as number) + 1;
         const entries = (await this.replayer.xrange(this.names.feed, `${from}-0`, '+', 'COUNT', count)) as StreamEntry[];
         const read = entries.reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);

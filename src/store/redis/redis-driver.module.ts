@@ -68,14 +68,15 @@ export class RedisDriverModule implements OnModuleInit, OnApplicationShutdown {
         instrumentedStoreProvider(RedisStore),
         {
           provide: RedisChangeFeed,
-          inject: [RedisConnections, RedisWriter, RedisKeyspace, RedisKeyspaceView, RedisStore],
-          useFactory: (redis: RedisConnections, writer: RedisWriter, names: RedisKeyspace, view: RedisKeyspaceView, store: RedisStore) =>
+          inject: [RedisConnections, RedisWriter, RedisKeyspace, RedisKeyspaceView, RedisStore, AppConfig],
+          useFactory: (redis: RedisConnections, writer: RedisWriter, names: RedisKeyspace, view: RedisKeyspaceView, store: RedisStore, config: AppConfig) =>
             new RedisChangeFeed(
               redis.reader,
               redis.replayer,
               names,
               view,
               () => store.settleKeyspace(),
+              config.getOrThrow('WATCH_HISTORY', { infer: true }),
               writer.waitsForReplicas ? () => writer.barrier() : null,
             ),
         },

@@ -71,7 +71,9 @@ local function field(fields, name)
   return nil
 end
 -- Drops the oldest entries beyond WATCH_HISTORY_BYTES bytes, up to the newest entry (its id), which stays. The
--- WATCH_HISTORY bound is kept by XADD itself (MAXLEN): one command where counting and cutting took three per write.
+-- WATCH_HISTORY bound is kept by XADD itself, a whole stream node at a time (MAXLEN ~): cutting entries one by one
+-- out of the front node walked it on every write, a sixth of a write's cost to Redis. The stream may so hold up to a
+-- node of entries beyond WATCH_HISTORY; the feed replays only the newest WATCH_HISTORY (RedisChangeFeed).
 -- The keyspace hash keeps tb, the byte counter's value before the oldest entry as the last trim left it. The counter
 -- only grows and entries only ever leave from the front (here or by MAXLEN), so the entries held take at most
 -- total - tb bytes: while that is within the bound (the default's 10,000 small events are far below 64 MiB) no entry
@@ -99,7 +101,7 @@ local function emit(rev, last, t, k, v, p, m)
   local size = 128 + #k + (v and #v or 0) + (p and #p or 0)
   local total = redis.call('INCRBY', FB, size)
   local id = rev .. '-0'
-  local args = {FEED, 'MAXLEN', ARGV[1], id, 't', t, 'k', k, 'm', m, 'n', last, 'ks', ks_id, 's', size, 'c', total}
+  local args = {FEED, 'MAXLEN', '~', ARGV[1], id, 't', t, 'k', k, 'm', m, 'n', last, 'ks', ks_id, 's', size, 'c', total}
   if v then table.insert(args, 'v'); table.insert(args, v) end
   if p then table.insert(args, 'p'); table.insert(args, p) end
   redis.call('XADD', unpack(args))

@@ -26,7 +26,7 @@ import { DELETE_SCRIPT, KEYSPACE_SCRIPT, SET_SCRIPT, SWEEP_SCRIPT } from './redi
 import type { RedisWriter } from './redis.writer';
 
 export interface RedisStoreOptions {
-  /** WATCH_HISTORY: the change stream is trimmed to this many entries. */
+  /** WATCH_HISTORY: the change stream keeps at least this many entries, trimmed a stream node at a time beyond them. */
   readonly history: number;
   /** WATCH_HISTORY_BYTES: and to this many bytes of them. */
   readonly historyBytes: number;
