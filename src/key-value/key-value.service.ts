@@ -126,9 +126,10 @@ export class KeyValueService {
   /** The entry with its value's size, once its key and size are within the limits. */
   private checkedEntry({ key, value }: KvEntry): KvEntry {
     this.assertKey(key);
-    const size = Buffer.byteLength(JSON.stringify(value));
+    const json = JSON.stringify(value);
+    const size = Buffer.byteLength(json);
     if (size > this.maxValueBytes) throw new ValueTooLargeError(key, size, this.maxValueBytes);
-    return { key, value, size };
+    return { key, value, size, json };
   }
 
   private assertKey(key: string): void {

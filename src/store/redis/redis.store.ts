@@ -160,8 +160,8 @@ export class RedisStore extends KeyValueStore {
     const keys = this.scriptKeys(entries.map(({ key }) => key));
     const args: (string | number)[] = [...this.commonArgs(now), options.ttlSeconds === undefined ? '' : options.ttlSeconds * 1000, EXPIRY_GRACE_MS, kind, revisions];
     const sizes: number[] = [];
-    for (const { key, value, size } of entries) {
-      const json = JSON.stringify(value);
+    for (const { key, value, size, json: encoded } of entries) {
+      const json = encoded ?? JSON.stringify(value);
       sizes.push(size ?? Buffer.byteLength(json));
       args.push(key, reverseCodePoints(key), json);
     }
