@@ -62,6 +62,15 @@ describe('the Redis driver: record expiry across writes', () => {
     expect((await s.store.get('a'))?.value).toBe(2);
   });
 
+  it('clears both by what the record says, when the key index was lost but the record was not', async () => {
+    await s.store.set([{ key: 'a', value: 1 }], { ttlSeconds: 60 });
+    // Damage that leaves the record hash and the expiry index: the key index gone (an eviction policy drops such keys).
+    await client().del(s.names.index);
+    await s.store.set([{ key: 'a', value: 2 }]);
+    expect(await expiryOf('a')).toEqual({ native: -1, indexed: null });
+    expect((await s.store.get('a'))?.expiresAt).toBeNull();
+  });
+
   it('runs no expiry command for a write without TTL to a new key or to one without expiry', async () => {
     const before = await expiryCommands();
     await s.store.set([{ key: 'n', value: 1 }]);

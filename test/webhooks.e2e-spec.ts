@@ -162,7 +162,7 @@ describe.each(DRIVERS)('webhook subscriptions on the %s driver (e2e, real receiv
       await set({ first: 0 });
       await receiver.waitFor((r) => r.length === 1);
       // While `first` is in flight, 300 more events: trimming whole stream nodes (of up to 100 entries) keeps the
-      // newest 10 to 110, so the oldest of these leave the feed unread.
+      // newest 10 to 109, so the oldest of these leave the feed unread.
       await set(Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, i])));
       await receiver.waitFor((r) => r.some((h) => h.body.key === 'k299'), 10_000);
       const revisions = receiver.received.map((h) => h.body.revision as number);

@@ -258,7 +258,7 @@ export class EnvironmentVariables {
   @IntSetting(1, 1000)
   WEBHOOK_MAX_ATTEMPTS: number = 8;
 
-  /** Memory driver: undelivered events queued per subscription; beyond it the oldest are dead-lettered (on Redis, WATCH_HISTORY bounds the queue). */
+  /** Memory driver: undelivered events queued per subscription; beyond it the oldest are dead-lettered (on Redis, WATCH_HISTORY bounds the queue, with the up to 99 more events its stream may hold). */
   @IntSetting(1, 10_000_000)
   WEBHOOK_MAX_PENDING: number = 10_000;
 

@@ -214,7 +214,9 @@ export class RedisChangeFeed extends ChangeFeed {
       const start = watch.cursor as number;
       const [oldest] = (await this.replayer.xrange(this.names.feed, '-', '+', 'COUNT', 1)) as StreamEntry[];
       const end = Math.max(this.latest, await this.currentEnd());
-      if (start > end || start < end - this.history || (oldest && revisionOf(oldest[0]) > start + 1) || (!oldest && start < end)) return finish('reset');
+      // The newest event as this replay knows it: the history is the newest WATCH_HISTORY events before it.
+      const newest = () => Math.max(this.latest, end);
+      if (start > end || start < newest() - this.history || (oldest && revisionOf(oldest[0]) > start + 1) || (!oldest && start < end)) return finish('reset');
       for (;;) {
         if (watch.stopped || this.view.keyspace?.id !== keyspace) return finish('reset');
         if ((watch.cursor as number) >= this.latest) return finish('live');
@@ -224,7 +226,7 @@ export class RedisChangeFeed extends ChangeFeed {
         }
         // The history moved past what this watch still had to read while it was paused (the newest WATCH_HISTORY events;
         // the entries the stream holds beyond them are checked below).
-        if ((watch.cursor as number) < this.latest - this.history) return finish('lagged');
+        if ((watch.cursor as number) < newest() - this.history) return finish('lagged');
         const from = (watch.cursor as number) + 1;
         const entries = (await this.replayer.xrange(this.names.feed, `${from}-0`, '+', 'COUNT', count)) as StreamEntry[];
         const read = entries.reduce((n, [, fields]) => n + Number(fieldOf(fields, 's') ?? 0), 0);

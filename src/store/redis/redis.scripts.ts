@@ -186,10 +186,11 @@ for i = 1, #keys do
   if expiresAt ~= '' then
     redis.call('PEXPIREAT', hkey, tonumber(expiresAt) + grace)
     redis.call('ZADD', EXP, expiresAt, key)
-  elseif added == 0 and not written[key] and not (current[i] and current[i].e == '') then
-    -- Only a key indexed before may have an expiry to clear: one whose record had a TTL, or whose hash Redis expired
-    -- natively (still in the expiry index), or a damaged one. The expiry index only holds indexed keys, and a pair
-    -- earlier in this batch has already cleared both, so a new key or a record without TTL skips two commands.
+  elseif not written[key] and ((current[i] and current[i].e ~= '') or (not current[i] and added == 0)) then
+    -- Only a record that had a TTL (or a damaged one) has an expiry to clear, or, with no live record, a key indexed
+    -- before: one whose hash Redis expired natively is still in the expiry index. The expiry index only holds indexed
+    -- keys, and a pair earlier in this batch has already cleared both, so a new key or a record without TTL skips two
+    -- commands. (The record is what decides when there is one: it still holds the truth if the key index was lost.)
     redis.call('PERSIST', hkey)
     redis.call('ZREM', EXP, key)
   end
