@@ -26,7 +26,7 @@ describe('errors and request ids (e2e)', () => {
 
   it('answers an unexpected failure with a generic 500 that leaks nothing', async () => {
     class BrokenStore extends MemoryStore {
-      override async get(): Promise<never> {
+      override async value(): Promise<never> {
         throw new Error('disk on fire at /secret/path');
       }
     }

@@ -137,6 +137,19 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     expect(rec.events[2]).toEqual({ type: 'expire', key: 't', prevValue: 'x', keyspace: s.store.keyspace.id, revision: 3, time: new Date(T0 + 10_000).toISOString() });
   });
 
+  it('reads a value alone as get reads it: present, null, absent, expired and deleted', async () => {
+    await s.store.set([{ key: 'v', value: { nested: [1, 'two'] } }, { key: 'n', value: null }]);
+    await s.store.set([{ key: 't', value: 'soon' }], { ttlSeconds: 10 });
+    expect(await s.store.value('v')).toEqual({ nested: [1, 'two'] });
+    expect(await s.store.value('n')).toBeNull();
+    expect(await s.store.value('t')).toBe('soon');
+    expect(await s.store.value('missing')).toBeUndefined();
+    jest.setSystemTime(T0 + 10_000);
+    expect(await s.store.value('t')).toBeUndefined();
+    await s.store.delete('v');
+    expect(await s.store.value('v')).toBeUndefined();
+  });
+
   it('publishes the same events as the other driver, a batch delivered together', async () => {
     const rec = record(s.feed);
     await s.store.set([{ key: 'a', value: 1 }]);

@@ -76,6 +76,14 @@ export class KeyValueService {
     return record;
   }
 
+  /** The value alone (the seed `GET /get/:key`, which answers no revision). */
+  async value(key: string): Promise<JsonValue> {
+    this.assertKey(key);
+    const value = await this.store.value(key);
+    if (value === undefined) throw new KeyNotFoundError([key]);
+    return value;
+  }
+
   /**
    * The seed `POST /set`: an object whose properties are exactly `key` (a string) and `value` is one
    * pair; any other non-empty object without `key` or `value` among its names is a map of pairs, applied

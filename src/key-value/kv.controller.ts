@@ -49,8 +49,8 @@ export class KvController {
   @Get('get/:key')
   @ApiGetValue()
   async get(@Req() req: Request<{ key: string }>): Promise<PairDto> {
-    const record = await this.kv.get(req.params.key);
-    return { key: record.key, value: record.value };
+    const { key } = req.params;
+    return { key, value: await this.kv.value(key) };
   }
 
   @Get()

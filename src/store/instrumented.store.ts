@@ -3,7 +3,7 @@ import { getToken } from '@willsoto/nestjs-prometheus';
 import { KV_STORE_OPERATION_DURATION } from '../metrics/metric-names';
 import type { SeriesHistogram } from '../metrics/series-histogram';
 import type { Keyspace } from './keyspace';
-import { KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
+import { type JsonValue, KeyValueStore, type KeyPage, type KvEntry, type KvRecord, type ListQuery, type Page, type Precondition, type WriteOptions, type WriteResult } from './kv.store';
 
 /** Receives the duration of each store operation. */
 export type OperationObserver = (operation: string, driver: string, seconds: number) => void;
@@ -30,6 +30,11 @@ export class InstrumentedStore extends KeyValueStore {
 
   get(key: string): Promise<KvRecord | null> {
     return this.time('get', () => this.inner.get(key));
+  }
+
+  /** Timed as a `get`: the same read, to the operation label. */
+  value(key: string): Promise<JsonValue | undefined> {
+    return this.time('get', () => this.inner.value(key));
   }
 
   set(entries: readonly KvEntry[], options?: WriteOptions): Promise<WriteResult[]> {

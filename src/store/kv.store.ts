@@ -107,6 +107,13 @@ export abstract class KeyValueStore {
   /** The live record for `key`, or null if absent or expired. */
   abstract get(key: string): Promise<KvRecord | null>;
 
+  /**
+   * The live value of `key`, or undefined if absent or expired: `get` without the record's revision, times and
+   * keyspace, for a read that answers with the value alone (the seed `GET /get/:key`). The redis driver then reads
+   * the record's hash only, where `get` also reads the keyspace its revision belongs to.
+   */
+  abstract value(key: string): Promise<JsonValue | undefined>;
+
   /** Writes all entries atomically (see the contract above) and returns the new records in order. */
   abstract set(entries: readonly KvEntry[], options?: WriteOptions): Promise<WriteResult[]>;
 

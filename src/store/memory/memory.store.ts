@@ -9,6 +9,7 @@ import { MemoryKeyIndex } from './memory-key.index';
 import { MemoryRecord } from './memory.record';
 import type { StoreImage } from './memory-snapshot';
 import {
+  type JsonValue,
   type KeyPage,
   KeyValueStore,
   type KvEntry,
@@ -112,6 +113,11 @@ export class MemoryStore extends KeyValueStore {
   async get(key: string): Promise<KvRecord | null> {
     const record = this.records.get(key);
     return record && !isExpired(record, Date.now()) ? record.toRecord() : null;
+  }
+
+  async value(key: string): Promise<JsonValue | undefined> {
+    const record = this.records.get(key);
+    return record && !isExpired(record, Date.now()) ? record.value : undefined;
   }
 
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {

@@ -154,6 +154,13 @@ export class RedisStore extends KeyValueStore {
     return record;
   }
 
+  async value(key: string): Promise<JsonValue | undefined> {
+    const [v, r, e] = await this.guard(() => this.redis.hmget(this.names.record(key), 'v', 'r', 'e'));
+    // As fetch() reads it: no revision is no record, and a logically expired one is gone.
+    if (v === null || r === null || (e !== null && e !== '' && Number(e) <= Date.now())) return undefined;
+    return JSON.parse(v) as JsonValue;
+  }
+
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
     const now = Date.now();
     const [kind, revisions] = preconditionArgs(options.precondition);
