@@ -7,6 +7,7 @@ import type { KeyValueStore } from '../src/store/kv.store';
 import { MemoryStore } from '../src/store/memory/memory.store';
 import { DRIVERS, useDriver } from './helpers/drivers';
 import { redisSubject } from './helpers/redis-store';
+import { until } from './helpers/until';
 import { waiters } from './helpers/waiters';
 
 interface Subject {
@@ -216,6 +217,53 @@ describe.each(DRIVERS)('KeyValueStore conformance (%s driver)', (driverName) => 
     s.feed.watch(at(999), { events: () => undefined, reset: (position) => (ahead.push(position.revision), r.notify()) });
     await r.waitFor((x) => x.length === 1);
     expect(ahead).toEqual([6]);
+  });
+
+  it('tells a paused replay it lagged once the history moved past it, and resets a sink that cannot be told', async () => {
+    // Values of 50 KB, so that a replay reads them in more than one slice and pauses in between.
+    const large = 'x'.repeat(50_000);
+    for (let i = 0; i < 4; i++) await s.store.set([{ key: `k${i}`, value: large }]);
+    const paused = (canBeTold: boolean) => {
+      const seen: (number | 'reset' | 'lagged')[] = [];
+      const w = waiters(seen, () => JSON.stringify(seen));
+      let room = true;
+      const note = (what: 'reset' | 'lagged') => {
+        seen.push(what);
+        w.notify();
+      };
+      const watch = s.feed.watch(at(0), {
+        events: (batch) => {
+          seen.push(...batch.map((e) => e.revision));
+          room = false;
+          w.notify();
+        },
+        reset: () => note('reset'),
+        wantsMore: () => room,
+        ...(canBeTold && { lagged: () => note('lagged') }),
+      });
+      return { seen, waitFor: w.waitFor, resume: () => ((room = true), watch.resume()), stop: () => watch.stop() };
+    };
+    const told = paused(true);
+    const reset = paused(false);
+    try {
+      await told.waitFor((x) => x.length > 0);
+      await reset.waitFor((x) => x.length > 0);
+      const before = [told.seen.length, reset.seen.length];
+      // 150 events: past the history of 100, which the paused replays are still at the start of.
+      await s.store.set(Array.from({ length: 150 }, (_, i) => ({ key: `m${i}`, value: i })));
+      await until(() => s.feed.position.revision === 154, 5000, 10);
+      told.resume();
+      reset.resume();
+      await told.waitFor((x) => x.length > before[0]);
+      await reset.waitFor((x) => x.length > before[1]);
+      expect(told.seen.slice(before[0])).toEqual(['lagged']);
+      expect(reset.seen.slice(before[1])).toEqual(['reset']);
+      // What each had read before it paused: the first events, in order.
+      for (const { seen } of [told, reset]) expect(seen.slice(0, -1)).toEqual(Array.from({ length: seen.length - 1 }, (_, i) => i + 1));
+    } finally {
+      told.stop();
+      reset.stop();
+    }
   });
 
   it('stores keys such as __proto__ as plain data', async () => {
