@@ -111,13 +111,11 @@ export class MemoryStore extends KeyValueStore {
   }
 
   async get(key: string): Promise<KvRecord | null> {
-    const record = this.records.get(key);
-    return record && !isExpired(record, Date.now()) ? record.toRecord() : null;
+    return this.readable(key)?.toRecord() ?? null;
   }
 
   async value(key: string): Promise<JsonValue | undefined> {
-    const record = this.records.get(key);
-    return record && !isExpired(record, Date.now()) ? record.value : undefined;
+    return this.readable(key)?.value;
   }
 
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
@@ -274,6 +272,12 @@ export class MemoryStore extends KeyValueStore {
     const { values, more } = this.records.query(query, (record) => !isExpired(record, now));
     const records = query.maxBytes === undefined ? values : withinBytes(values, query.maxBytes);
     return { records, next: more || records.length < values.length ? records[records.length - 1].key : null };
+  }
+
+  /** The record for `key` if live, for a read: an expired one is left for the sweeper (or the next write) to remove. */
+  private readable(key: string): MemoryRecord | undefined {
+    const record = this.records.get(key);
+    return record && !isExpired(record, Date.now()) ? record : undefined;
   }
 
   /** The record for `key` if live; an expired one is removed first, so its expiry is its own change. */

@@ -156,9 +156,7 @@ export class RedisStore extends KeyValueStore {
 
   async value(key: string): Promise<JsonValue | undefined> {
     const [v, r, e] = await this.guard(() => this.redis.hmget(this.names.record(key), 'v', 'r', 'e'));
-    // As fetch() reads it: no revision is no record, and a logically expired one is gone.
-    if (v === null || r === null || (e !== null && e !== '' && Number(e) <= Date.now())) return undefined;
-    return JSON.parse(v) as JsonValue;
+    return v !== null && isLive(r, expiryOf(e), Date.now()) ? (JSON.parse(v) as JsonValue) : undefined;
   }
 
   async set(entries: readonly KvEntry[], options: WriteOptions = {}): Promise<WriteResult[]> {
@@ -196,7 +194,7 @@ export class RedisStore extends KeyValueStore {
       revision: Number(revision),
       createdAt: Number(createdAt),
       updatedAt: Number(updatedAt),
-      expiresAt: expiresAt === '' || expiresAt === null ? null : Number(expiresAt),
+      expiresAt: expiryOf(expiresAt),
       size: Buffer.byteLength(String(value)),
     };
   }
@@ -297,9 +295,8 @@ export class RedisStore extends KeyValueStore {
     // A keyspace that is gone begins again with the next write (or the feed's reader); until then the view stands.
     if (keyspace[0] !== null) this.view.observe(keyspace[0], Number(keyspace[1]), '');
     return replies.map(([v, r, c, u, e], i) => {
-      if (v === null || r === null) return null;
-      const expiresAt = e === null || e === '' ? null : Number(e);
-      if (expiresAt !== null && expiresAt <= now) return null;
+      const expiresAt = expiryOf(e);
+      if (v === null || !isLive(r, expiresAt, now)) return null;
       return {
         key: keys[i],
         value: JSON.parse(v) as JsonValue,
@@ -381,6 +378,12 @@ function preconditionArgs(precondition: Precondition | undefined): [string, stri
   if ('revisions' in precondition) return ['revisions', precondition.revisions.map(formatPosition).join(',')];
   return [precondition.exists ? 'present' : 'absent', ''];
 }
+
+/** A record hash's `e` field as expiresAt: '' (or none) is no expiry. */
+const expiryOf = (e: string | number | null): number | null => (e === null || e === '' ? null : Number(e));
+
+/** Whether a record hash with revision field `r` and `expiresAt` is live at `now`: no revision is no record, and a logically expired one is gone. */
+const isLive = (r: string | null, expiresAt: number | null, now: number): boolean => r !== null && (expiresAt === null || expiresAt > now);
 
 /** Turns a script's refusal into the same domain error the memory driver throws. */
 function failIfRefused(reply: Reply): void {
