@@ -1,11 +1,11 @@
-import type { NestExpressApplication, NestExpressBodyParserOptionsFor } from '@nestjs/platform-express';
+import type { NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { NextFunction, Request, Response } from 'express';
 import type { Server } from 'node:http';
 import { Logger, PinoLogger } from 'nestjs-pino';
 import { API_KEY_SCHEME, BEARER_SCHEME } from './auth/auth.decorators';
 import { addErrorExamples } from './common/docs/error-examples';
-import { isJsonBody, checkJsonBody, refuseInvalidUtf8, requireJsonBody } from './common/http/json-body.middleware';
+import { checkJsonBody, jsonBodyParser, requireJsonBody } from './common/http/json-body.middleware';
 import { answerClientErrorsWithJson } from './common/http/malformed-requests';
 import { compose } from './common/http/compose';
 import { ConditionalRoutes, refuseIgnoredPreconditions } from './common/http/conditional';
@@ -141,19 +141,12 @@ const urlChecks: Stage = (app, config, mount) => {
 };
 
 /** JSON bodies only (415 otherwise), at most KV_MAX_BODY_BYTES, nested at most KV_MAX_JSON_DEPTH deep. */
-const jsonBodies: Stage = (app, config, mount) => {
-  mount.use(requireJsonBody);
-  const options = {
-    limit: config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true }),
-    // Any JSON text is accepted here so that a scalar or array body gets our clear 400, not a parser error.
-    strict: false,
-    type: isJsonBody,
-    // The parser would decode invalid UTF-8 as U+FFFD and store that in place of the bytes sent. (Nest's type
-    // leaves `verify` out because Nest sets it for its rawBody option, which this application does not use.)
-    verify: refuseInvalidUtf8,
-  };
-  mount.direct(() => app.useBodyParser('json', options as NestExpressBodyParserOptionsFor<'json'>));
-  mount.use(checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })));
+const jsonBodies: Stage = (_app, config, mount) => {
+  mount.use(
+    requireJsonBody,
+    jsonBodyParser(config.getOrThrow('KV_MAX_BODY_BYTES', { infer: true })),
+    checkJsonBody(config.getOrThrow('KV_MAX_JSON_DEPTH', { infer: true })),
+  );
 };
 
 /** The OpenAPI document at /docs-json and the Swagger UI at /docs. */

@@ -1,4 +1,5 @@
 import { UnsupportedMediaTypeException } from '@nestjs/common';
+import bodyParser from 'body-parser';
 import type { NextFunction, Request, Response } from 'express';
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage } from 'node:http';
@@ -59,6 +60,88 @@ export function refuseInvalidUtf8(_req: IncomingMessage, _res: unknown, body: Bu
 
 /** The body parser's `type` test: true for the requests requireJsonBody found to declare a JSON body. */
 export const isJsonBody = (req: IncomingMessage): boolean => (req as Marked)[JSON_BODY] === true;
+
+/**
+ * body-parser's JSON middleware (`strict: false`: any JSON text, so that a scalar or array body gets our clear 400;
+ * `verify`: refuseInvalidUtf8), with the body nearly every write sends read without it: one declared as JSON by
+ * requireJsonBody, not compressed, with a Content-Length of 1 to `limit` bytes. That body is read whole, checked as
+ * UTF-8, decoded (a leading BOM dropped, as body-parser's decoder does) and parsed, and every failure is the error
+ * body-parser would pass on, with its `type`, status and message. Everything else (compressed, chunked or empty
+ * bodies, a length over the limit, a request no one declared JSON) goes to body-parser itself.
+ *
+ * For a small write, body-parser's reading (raw-body's stream handling, the charset look-up, iconv's decoder)
+ * cost more than parsing the JSON itself: `npm run bench:layers`, docs/benchmarks.md.
+ */
+export function jsonBodyParser(limit: number): Middleware {
+  const parser = bodyParser.json({ limit, strict: false, type: isJsonBody, verify: refuseInvalidUtf8 });
+  return (req, res, next) => {
+    const { 'content-length': declared, 'content-encoding': encoding, 'transfer-encoding': chunked } = req.headers;
+    const length = Number(declared);
+    if (!isJsonBody(req) || encoding !== undefined || chunked !== undefined || !(length > 0 && length <= limit)) {
+      parser(req, res, next);
+      return;
+    }
+    readWhole(req, length, (error, body) => {
+      if (error) next(error);
+      else parseInto(req, body as Buffer, next);
+    });
+  };
+}
+
+/** Reads the `length` bytes of a request body into one Buffer; an aborted request fails as raw-body's does. */
+function readWhole(req: IncomingMessage, length: number, done: (error: Error | null, body?: Buffer) => void): void {
+  const chunks: Buffer[] = [];
+  let received = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    received += chunk.length;
+  };
+  const finish = (error: Error | null) => {
+    req.off('data', onData);
+    req.off('end', onEnd);
+    req.off('error', onError);
+    if (error) done(error);
+    else if (received !== length) done(bodyError(400, 'request size did not match content length', 'request.size.invalid'));
+    else done(null, chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, received));
+  };
+  const onEnd = () => finish(null);
+  // Node destroys the request with an error when its connection closes before the body is complete.
+  const onError = () => finish(bodyError(400, 'request aborted', 'request.aborted'));
+  req.on('data', onData);
+  req.on('end', onEnd);
+  req.on('error', onError);
+}
+
+/** `req.body` from a whole body, or the error body-parser passes on for it (verify, then parse). */
+function parseInto(req: Request, body: Buffer, next: NextFunction): void {
+  try {
+    refuseInvalidUtf8(req, undefined, body);
+  } catch (error) {
+    next(asBodyError(error as Error, 'entity.verify.failed', body));
+    return;
+  }
+  let text = body.toString();
+  // iconv-lite, body-parser's decoder, drops a byte order mark.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  try {
+    req.body = text.length === 0 ? {} : (JSON.parse(text) as unknown);
+  } catch (error) {
+    next(asBodyError(error as Error, 'entity.parse.failed', text));
+    return;
+  }
+  next();
+}
+
+/**
+ * The shape http-errors gives body-parser's failures (a `status` equal to `statusCode`, `expose`, a `type`), which is
+ * how Nest's Express adapter recognises them and the exception filter words them.
+ */
+function asBodyError(error: Error, type: string, body: unknown): Error {
+  const status = (error as { status?: number }).status ?? 400;
+  return Object.assign(error, { status, statusCode: status, expose: status < 500, type, body });
+}
+
+const bodyError = (status: number, message: string, type: string): Error => asBodyError(new Error(message), type, undefined);
 
 /**
  * What is wrong with a parsed JSON body, or null: nesting deeper than `maxDepth`, or a number JSON.parse could
