@@ -4,9 +4,19 @@ import { InvalidRequestError } from '../errors/domain.errors';
 /** Query parameters named like prototype members: the validation pipe would drop them silently, so refuse them. */
 const PROTOTYPE_NAMES = ['__proto__', 'constructor', 'prototype'];
 
+/**
+ * Whether the query string of `url` may hold a parameter named like a prototype member. Without a `%`, the parser
+ * decodes a name only by reading `+` as a space, so such a name is in the text as it is; with one, it may be encoded.
+ */
+function mayNamePrototypeMember(url: string): boolean {
+  const at = url.indexOf('?');
+  if (at < 0) return false;
+  return url.includes('%', at) || PROTOTYPE_NAMES.some((name) => url.includes(name, at));
+}
+
 export function rejectPrototypeQueryNames(req: Request, _res: Response, next: NextFunction): void {
-  // Express parses the query string anew on every read of req.query: not at all when there is none.
-  if (!req.originalUrl.includes('?')) {
+  // Express parses the query string anew on every read of req.query: not at all when no name could be one of those.
+  if (!mayNamePrototypeMember(req.originalUrl)) {
     next();
     return;
   }

@@ -121,6 +121,8 @@ describe('MemoryKeyIndex', () => {
     expect(narrowPrefix.visited).toBeLessThan(40);
     // a plain prefix page reads one entry past the page, no more
     expect(index.query({ prefix: 'user:1', limit: 100 }).visited).toBe(101);
+    // and a prefix with fewer matches than the page stops at the first key past them (user:1999 and user:19990-9)
+    expect(index.query({ prefix: 'user:1999', limit: 100 })).toMatchObject({ more: false, visited: 12 });
     // while a filter that is broad on both sides pays for what it walks: the cheaper side, twice at most
     expect(index.query({ suffix: ':profile', limit: 10 }).visited).toBeLessThanOrEqual(2 * 11 + 1);
   });
