@@ -66,8 +66,8 @@ export const isJsonBody = (req: IncomingMessage): boolean => (req as Marked)[JSO
  * `verify`: refuseInvalidUtf8), with the body nearly every write sends read without it: one declared as JSON by
  * requireJsonBody, not compressed, with a Content-Length of 1 to `limit` bytes. That body is read whole, checked as
  * UTF-8, decoded (a leading BOM dropped, as body-parser's decoder does) and parsed, and every failure is the error
- * body-parser would pass on, with its `type`, status and message. Everything else (compressed, chunked or empty
- * bodies, a length over the limit, a request no one declared JSON) goes to body-parser itself.
+ * body-parser would pass on, with its `type`, status and message. Everything else (another Content-Type spelling,
+ * compressed, chunked or empty bodies, a length over the limit, a request no one declared JSON) goes to body-parser.
  *
  * For a small write, body-parser's reading (raw-body's stream handling, the charset look-up, iconv's decoder)
  * cost more than parsing the JSON itself: `npm run bench:layers`, docs/benchmarks.md.
@@ -75,9 +75,21 @@ export const isJsonBody = (req: IncomingMessage): boolean => (req as Marked)[JSO
 export function jsonBodyParser(limit: number): Middleware {
   const parser = bodyParser.json({ limit, strict: false, type: isJsonBody, verify: refuseInvalidUtf8 });
   return (req, res, next) => {
-    const { 'content-length': declared, 'content-encoding': encoding, 'transfer-encoding': chunked } = req.headers;
+    const { 'content-type': type, 'content-length': declared, 'content-encoding': encoding, 'transfer-encoding': chunked } = req.headers;
     const length = Number(declared);
-    if (!isJsonBody(req) || encoding !== undefined || chunked !== undefined || !(length > 0 && length <= limit)) {
+    if (
+      // The two types requireJsonBody takes without parsing: any other (another charset's spelling, parameters) is
+      // parsed by body-parser, whose charset check may refuse what requireJsonBody let through.
+      (type !== 'application/json' && type !== 'application/json; charset=utf-8') ||
+      !isJsonBody(req) ||
+      encoding !== undefined ||
+      chunked !== undefined ||
+      !(length > 0 && length <= limit) ||
+      // A request already read, or whose connection is gone: body-parser hands it on at once.
+      req.readableEnded ||
+      req.destroyed ||
+      req.socket?.readable !== true
+    ) {
       parser(req, res, next);
       return;
     }
@@ -106,7 +118,8 @@ function readWhole(req: IncomingMessage, length: number, done: (error: Error | n
   };
   const onEnd = () => finish(null);
   // Node destroys the request with an error when its connection closes before the body is complete.
-  const onError = () => finish(bodyError(400, 'request aborted', 'request.aborted'));
+  const onError = () =>
+    finish(Object.assign(bodyError(400, 'request aborted', 'request.aborted'), { code: 'ECONNABORTED', expected: length, length, received }));
   req.on('data', onData);
   req.on('end', onEnd);
   req.on('error', onError);
