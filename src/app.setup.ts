@@ -36,8 +36,8 @@ type Middleware = (req: Request, res: Response, next: NextFunction) => void;
 /**
  * Where stages put their middleware. Consecutive middleware are mounted as one Express layer (`compose`): every
  * layer costs the router a match and a step per request, and `npm run bench:layers` measured the ten layers this
- * pipeline used to mount at more than a tenth of a request's time. A stage that mounts something itself (the body
- * parser, CORS, the docs) does it through `direct`, which mounts what was gathered before it first.
+ * pipeline used to mount at more than a tenth of a request's time. A stage that mounts something itself (CORS, the
+ * docs) does it through `direct`, which mounts what was gathered before it first.
  */
 class Mount {
   private readonly batch: Middleware[] = [];

@@ -154,7 +154,7 @@ function asBodyError(error: Error, type: string, body: unknown): Error {
   return Object.assign(error, { status, statusCode: status, expose: status < 500, type, body });
 }
 
-const bodyError = (status: number, message: string, type: string): Error => asBodyError(new Error(message), type, undefined);
+const bodyError = (status: number, message: string, type: string): Error => asBodyError(Object.assign(new Error(message), { status }), type, undefined);
 
 /**
  * What is wrong with a parsed JSON body, or null: nesting deeper than `maxDepth`, or a number JSON.parse could

@@ -154,7 +154,7 @@ export class MemoryKeyIndex<V> {
     const found: V[] = [];
     if (suffix === '') {
       // The prefix range alone, walked by the tree's own loop over its leaves: the lockstep below steps an iterator,
-      // whose every step makes a result object (about 3% of a `GET /search` of 111 keys, docs/benchmarks.md).
+      // whose every step makes a result object (`GET /search` in docs/benchmarks.md).
       const last = this.forward.maxKey();
       if (last !== undefined) {
         this.forward.forRange(start, last, true, (orderKey, value) => {
