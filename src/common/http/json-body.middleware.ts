@@ -8,6 +8,12 @@ import { InvalidRequestError } from '../errors/domain.errors';
 type Middleware = (req: Request, res: Response, next: NextFunction) => void;
 
 const JSON_TYPES = ['application/json', 'application/*+json'];
+
+/**
+ * What nearly every client sends as its Content-Type, recognised without parsing it: requireJsonBody accepts it at
+ * once, and jsonBodyParser reads only bodies of this type itself (any other spelling may be one body-parser refuses).
+ */
+const isPlainJsonType = (type: string | undefined): boolean => type === 'application/json' || type === 'application/json; charset=utf-8';
 const WRITE_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /**
@@ -31,8 +37,8 @@ export function requireJsonBody(req: Request, _res: Response, next: NextFunction
     return;
   }
   const type = req.headers['content-type'];
-  // What nearly every client sends, answered without parsing it (type-is parses the header on every call).
-  if (type === 'application/json' || type === 'application/json; charset=utf-8') {
+  // Answered without parsing the header (type-is parses it on every call).
+  if (isPlainJsonType(type)) {
     (req as Marked)[JSON_BODY] = true;
   } else if (req.is(JSON_TYPES)) {
     // JSON is UTF-8 (RFC 8259 §8.1): another charset would be decoded into text other than the bytes sent.
@@ -78,9 +84,9 @@ export function jsonBodyParser(limit: number): Middleware {
     const { 'content-type': type, 'content-length': declared, 'content-encoding': encoding, 'transfer-encoding': chunked } = req.headers;
     const length = Number(declared);
     if (
-      // The two types requireJsonBody takes without parsing: any other (another charset's spelling, parameters) is
-      // parsed by body-parser, whose charset check may refuse what requireJsonBody let through.
-      (type !== 'application/json' && type !== 'application/json; charset=utf-8') ||
+      // Any other type (another charset's spelling, parameters) is parsed by body-parser, whose charset check may
+      // refuse what requireJsonBody let through.
+      !isPlainJsonType(type) ||
       !isJsonBody(req) ||
       encoding !== undefined ||
       chunked !== undefined ||
